@@ -1,0 +1,141 @@
+"""`w2s-bench`: a thin command line over the Python API. Heavy imports happen inside commands so
+that `w2s-bench --help` answers at once."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers, got {text!r}")
+
+
+def cmd_evaluate(args) -> int:
+    from tabulate import tabulate
+
+    from w2s_bench.run import evaluate, parse_pairs
+    from w2s_bench.scoring import fmt_ci
+    res = evaluate(method=args.method, suite=args.suite, ladder=args.ladder,
+                   pairs=parse_pairs(args.pairs), seeds=args.seeds, limit=args.limit,
+                   tasks=args.tasks.split(",") if args.tasks else None, out=args.out,
+                   cache_dir=args.cache_dir)
+    t = res["per_pair"]
+    rows = [[r.task, r.pair, r.seeds, f"{r.weak_acc:.3f}", f"{r.ceiling_acc:.3f}",
+             f"{r.student_acc:.3f}", fmt_ci(r.pgr_acc, r.pgr_acc_ci),
+             fmt_ci(r.pgr_auroc, r.pgr_auroc_ci)] for r in t.itertuples()]
+    s = res["suite"].iloc[0]
+    rows.append([f"**mean over tasks**", "median over pairs", len(res["result"].seeds), "", "", "",
+                 fmt_ci(s.pgr_acc, s.pgr_acc_ci), fmt_ci(s.pgr_auroc, s.pgr_auroc_ci)])
+    r = res["result"]
+    print(f"\n{r.method} on {r.suite} (ladder {r.ladder}), seeds {r.seeds}"
+          + (f", --limit {r.limit} (smoke run)" if r.limit else ""))
+    print(tabulate(rows, headers=["task", "pair", "seeds", "weak acc", "ceiling acc", "student acc",
+                                  "PGR (acc)", "PGR (AUROC)"], tablefmt="github"))
+    print(f"\nPGR: mean over seeds ± 95% CI; 'undefined' where ceiling - weak is under the noise "
+          f"floor.\nwall time {r.wall_time_s:.0f} s; results in {res['out']}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from w2s_bench import registry
+    from w2s_bench.tasks import task_names
+    names = {"tasks": task_names, "methods": registry.method_names,
+             "ladders": registry.ladder_names, "suites": registry.suite_names}[args.what]()
+    print("\n".join(names))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    """Re-check every spec (strict schema) and every frozen split hash."""
+    from w2s_bench import registry
+    from w2s_bench.specs import SpecError
+    from w2s_bench.tasks import load_splits, load_task, task_names
+    from w2s_bench.tasks.builders import split_hash
+    failures = 0
+
+    def check(what, fn):
+        nonlocal failures
+        try:
+            note = fn()
+            print(f"ok    {what}" + (f"  {note}" if note else ""))
+        except SpecError as e:
+            failures += 1
+            print(f"FAIL  {what}: {e}")
+
+    for name in task_names():
+        def task_check(name=name):
+            spec = load_task(name)
+            if args.print_hashes:
+                splits = load_splits(spec, verify=False)
+                return "\n[split_sha256]\n" + "\n".join(f'{k} = "{split_hash(v)}"' for k, v in splits.items())
+            splits = load_splits(spec)
+            return ", ".join(f"{k} {len(v)}" for k, v in splits.items())
+        check(f"task {name}", task_check)
+    for name in registry.ladder_names():
+        check(f"ladder {name}", lambda name=name: registry.load_ladder(name) and None)
+    for name in registry.suite_names():
+        def suite_check(name=name):
+            suite = registry.load_suite(name)
+            ladder = registry.load_ladder(suite.ladder)
+            for t in suite.tasks:
+                load_task(t)
+            for w, s in suite.pairs:
+                ladder.rung(w), ladder.rung(s)
+        check(f"suite {name}", suite_check)
+    for name in registry.method_names():
+        check(f"method {name}", lambda name=name: registry.get_method(name) and None)
+    print("all specs valid" if not failures else f"{failures} spec(s) failed")
+    return 1 if failures else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="w2s-bench", description="Weak-to-strong generalization benchmark.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("evaluate", help="run a method on a suite and print its PGR table")
+    e.add_argument("--method", default="naive", help="registered method (w2s-bench list methods)")
+    e.add_argument("--suite", default="pocket")
+    e.add_argument("--ladder", help="ladder name or .toml path (default: the suite's)")
+    e.add_argument("--pairs", help="WEAK:STRONG rung pairs, comma-separated (default: the suite's)")
+    e.add_argument("--seeds", type=_seeds, default=[0], help="e.g. 0,1,2 (default 0)")
+    e.add_argument("--limit", type=int, help="use only the first N examples of each split (smoke run)")
+    e.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
+    e.add_argument("--out", help="results directory (default w2s-results/SUITE_LADDER_METHOD)")
+    e.add_argument("--cache-dir", help="stage cache (default $W2S_BENCH_HOME/cache)")
+    e.set_defaults(fn=cmd_evaluate)
+
+    ls = sub.add_parser("list", help="list tasks, methods, ladders or suites")
+    ls.add_argument("what", choices=["tasks", "methods", "ladders", "suites"])
+    ls.set_defaults(fn=cmd_list)
+
+    v = sub.add_parser("validate", help="re-check every spec and frozen split hash")
+    v.add_argument("--print-hashes", action="store_true",
+                   help="print each task's split hashes instead of checking them (for new specs)")
+    v.set_defaults(fn=cmd_validate)
+    return p
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the pocket suite never needs a hub
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    from w2s_bench.assets import AssetError
+    from w2s_bench.specs import SpecError
+    from w2s_bench.stages import MethodError
+    try:
+        return args.fn(args)
+    except (SpecError, AssetError, MethodError) as e:
+        print(f"w2s-bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nw2s-bench: interrupted; finished stages are cached, run again to continue",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

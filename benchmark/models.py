@@ -1,0 +1,109 @@
+"""Rungs -> models: a pretrained backbone (any HF model id + revision, or a wheel asset), cut to its
+first k layers if asked, with a 2-way classifier head, optionally wrapped in LoRA (peft)."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from w2s_bench.specs import HubSource, RungSpec, WheelSource
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def _quiet_transformers():
+    import transformers
+    transformers.logging.set_verbosity_error()  # cutting layers leaves "unexpected" weights
+
+
+def model_location(rung: RungSpec) -> tuple[str, str | None]:
+    """(path or hub id, revision) of the rung's pretrained weights and tokenizer."""
+    src = rung.source
+    if isinstance(src, WheelSource):
+        from w2s_bench.assets import asset_path
+        return str(asset_path(src.package, src.path)), None
+    assert isinstance(src, HubSource)
+    return src.id, src.revision
+
+
+@functools.lru_cache(maxsize=8)
+def _tokenizer(location: str, revision: str | None):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(location, revision=revision)
+    if tok.pad_token is None:
+        # never pad with a real token (the released code padded GPT-2 with id 0, "!"): a new one
+        tok.add_special_tokens({"pad_token": "<|w2s_pad|>"})
+    return tok
+
+
+def load_tokenizer(rung: RungSpec):
+    return _tokenizer(*model_location(rung))
+
+
+class Classifier(nn.Module):
+    """Backbone + linear head on a pooled representation: the mean over non-pad tokens
+    (encoders) or the last non-pad token (decoders, right padding)."""
+
+    def __init__(self, backbone: nn.Module, hidden: int, pooling: str):
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, input_ids, attention_mask):
+        h = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(h.dtype)
+        if self.pooling == "mean":
+            pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1)
+        else:
+            last = attention_mask.sum(1) - 1
+            pooled = h[torch.arange(h.shape[0], device=h.device), last]
+        return self.head(pooled.to(self.head.weight.dtype)).float()
+
+
+def build_classifier(rung: RungSpec, seed: int) -> Classifier:
+    """The rung's pretrained backbone with a fresh head (initialised from `seed`)."""
+    from transformers import AutoModel
+    _quiet_transformers()
+    location, revision = model_location(rung)
+    kwargs = {"num_hidden_layers": rung.num_layers} if rung.num_layers else {}
+    backbone = AutoModel.from_pretrained(location, revision=revision, dtype=DTYPES[rung.dtype],
+                                         **kwargs)
+    tok = load_tokenizer(rung)
+    if len(tok) > backbone.get_input_embeddings().weight.shape[0]:
+        backbone.resize_token_embeddings(len(tok))
+    backbone.config.pad_token_id = tok.pad_token_id
+    if rung.freeze_embeddings:
+        backbone.get_input_embeddings().weight.requires_grad_(False)
+    if rung.lora is not None:
+        from peft import LoraConfig, get_peft_model
+        cfg = LoraConfig(r=rung.lora.r, lora_alpha=rung.lora.alpha, lora_dropout=rung.lora.dropout,
+                         target_modules=rung.lora.target_modules)
+        backbone = get_peft_model(backbone, cfg)
+    torch.manual_seed(seed)
+    model = Classifier(backbone, backbone.config.hidden_size, rung.pooling)
+    model.head.to(torch.float32)
+    return model
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Only what training changed (head, unfrozen or LoRA weights): small to cache."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trained(model: nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+    save_file({n: t.contiguous() for n, t in trainable_state(model).items()}, str(path))
+
+
+def load_trained(rung: RungSpec, path: Path) -> Classifier:
+    from safetensors.torch import load_file
+    model = build_classifier(rung, seed=0)
+    state = load_file(str(path))
+    missing = set(trainable_state(model)) - set(state)
+    if missing:
+        raise RuntimeError(f"{path} lacks trained weights for rung {rung.name}: {sorted(missing)[:3]}")
+    model.load_state_dict(state, strict=False)
+    return model.eval()

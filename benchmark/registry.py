@@ -1,0 +1,56 @@
+"""The one registry: methods (one line each below), tasks, ladders and suites (one spec file each)."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from w2s_bench.specs import LadderSpec, SpecError, SuiteSpec, load_toml
+
+# method name -> "module:Class". Adding a method is one file in methods/ plus one line here.
+METHODS = {
+    "naive": "w2s_bench.methods.naive:Naive",
+    "aux_conf": "w2s_bench.methods.aux_conf:AuxConf",
+}
+
+HERE = Path(__file__).parent
+
+
+def method_names() -> list[str]:
+    return sorted(METHODS)
+
+
+def get_method(name: str):
+    if name not in METHODS:
+        raise SpecError(f"unknown method {name!r}; registered methods: {', '.join(method_names())}")
+    module, cls = METHODS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def _names(kind: str) -> list[str]:
+    return sorted(p.stem for p in (HERE / kind).glob("*.toml"))
+
+
+def ladder_names() -> list[str]:
+    return _names("ladders")
+
+
+def suite_names() -> list[str]:
+    return _names("suites")
+
+
+def load_ladder(name_or_path: str) -> LadderSpec:
+    """A shipped ladder by name, or a custom ladder file (any HF model id + revision per rung)."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = HERE / "ladders" / f"{name_or_path}.toml"
+        if not path.exists():
+            raise SpecError(f"unknown ladder {name_or_path!r}; ladders: {', '.join(ladder_names())}"
+                            f" (or give the path of a ladder .toml file)")
+    return load_toml(path, LadderSpec)
+
+
+def load_suite(name: str) -> SuiteSpec:
+    path = HERE / "suites" / f"{name}.toml"
+    if not path.exists():
+        raise SpecError(f"unknown suite {name!r}; suites: {', '.join(suite_names())}")
+    return load_toml(path, SuiteSpec)

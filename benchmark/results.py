@@ -1,0 +1,92 @@
+"""The result schema (versioned) and the results directory writer.
+
+A results directory holds `result.json` (this schema), `table.csv` (the per task x pair table) and
+`predictions.parquet` (per-example test probabilities of weak, ceiling and student, so that every
+number can be recomputed from predictions and the frozen labels). It is written into a temporary
+folder and renamed into place: never half-written.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from w2s_bench.specs import Frozen, ProtocolSpec
+
+SCHEMA_VERSION = 1
+
+
+class Metrics(Frozen):
+    accuracy: float
+    auroc: float
+
+
+class Cell(Frozen):
+    task: str
+    weak_rung: str
+    strong_rung: str
+    seed: int
+    n_test: int
+    weak: Metrics
+    ceiling: Metrics
+    student: Metrics
+    pgr_accuracy: float | None  # None: ceiling - weak under the noise floor
+    pgr_auroc: float | None
+    noise_floor_accuracy: float
+    noise_floor_auroc: float
+
+
+class TaskInfo(Frozen):
+    spec_sha256: str
+    split_sha256: dict[str, str]
+
+
+class Environment(Frozen):
+    git_commit: str | None
+    git_dirty: bool | None
+    packages: dict[str, str]
+    python: str
+    device: str
+    dtype: str
+    threads: int
+
+
+class Result(Frozen):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    suite: str
+    ladder: str
+    ladder_sha256: str
+    method: str
+    method_config: dict
+    method_config_sha256: str
+    protocol: ProtocolSpec
+    seeds: list[int]
+    pairs: list[tuple[str, str]]
+    limit: int | None  # examples per split when --limit was given (not a leaderboard run)
+    tasks: dict[str, TaskInfo]
+    cells: list[Cell]
+    summary: dict  # suite-level mean PGR with CI, as printed
+    environment: Environment
+    wall_time_s: float
+    created_utc: str
+
+
+def write_results(out: Path, result: Result, per_pair, predictions) -> Path:
+    """Write the results directory atomically (temp folder + rename)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    (tmp / "result.json").write_text(result.model_dump_json(indent=1) + "\n")
+    per_pair.to_csv(tmp / "table.csv", index=False)
+    predictions.to_parquet(tmp / "predictions.parquet", index=False)
+    if out.exists():
+        old = out.with_name(f".{out.name}.old{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out)
+    return out

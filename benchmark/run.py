@@ -1,0 +1,134 @@
+"""`evaluate(method=..., suite=...)`: the Python API behind `w2s-bench evaluate`.
+
+spec -> examples -> splits -> weak model -> weak labels -> student (the method) -> predictions ->
+PGR -> results directory. The CLI is a thin layer over this; a notebook can call it as well.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from w2s_bench.specs import SpecError, spec_hash
+
+
+def parse_pairs(text: str | None) -> list[tuple[str, str]] | None:
+    """'L1:L6,L2:L6' -> [('L1', 'L6'), ('L2', 'L6')]."""
+    if not text:
+        return None
+    pairs = []
+    for item in text.split(","):
+        weak, sep, strong = item.strip().partition(":")
+        if not sep or not weak or not strong:
+            raise SpecError(f"--pairs: {item!r} is not WEAK:STRONG (e.g. L1:L6)")
+        pairs.append((weak, strong))
+    return pairs
+
+
+def _environment(dtype: str):
+    import importlib.metadata as md
+
+    import torch
+
+    from w2s_bench.results import Environment
+    here = Path(__file__).resolve().parent
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    commit = git("rev-parse", "HEAD") or None
+    packages = {}
+    for name in ("w2s-bench", "torch", "transformers", "peft", "datasets", "scikit-learn", "numpy"):
+        try:
+            packages[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()})"
+    return Environment(git_commit=commit, git_dirty=bool(git("status", "--porcelain")) if commit else None,
+                       packages=packages, python=platform.python_version(), device=device,
+                       dtype=dtype, threads=torch.get_num_threads())
+
+
+def limit_splits(splits: dict, limit: int | None) -> dict:
+    """The first `limit` rows of each split (a smoke run; its results say so)."""
+    return splits if limit is None else {k: v[:limit] for k, v in splits.items()}
+
+
+def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = None,
+             pairs: list[tuple[str, str]] | None = None, seeds: list[int] = (0,),
+             limit: int | None = None, tasks: list[str] | None = None, out: Path | None = None,
+             cache_dir: Path | None = None, quiet: bool = False) -> dict:
+    """Run one method on a suite; write and return the result. See README for the protocol."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from w2s_bench.assets import home
+    from w2s_bench.registry import get_method, load_ladder, load_suite
+    from w2s_bench.results import Cell, Result, TaskInfo, write_results
+    from w2s_bench.scoring import score_cell, summarize
+    from w2s_bench.stages import Cache, run_cell
+    from w2s_bench.tasks import load_splits, load_task
+    from w2s_bench.tasks.builders import split_hash
+
+    t0 = time.time()
+    suite_spec = load_suite(suite)
+    ladder_spec = load_ladder(ladder or suite_spec.ladder)
+    pairs = list(pairs or suite_spec.pairs)
+    for w, s in pairs:
+        names = [r.name for r in ladder_spec.rungs]
+        ladder_spec.rung(w), ladder_spec.rung(s)
+        if names.index(w) >= names.index(s):
+            raise SpecError(f"pair {w}:{s}: the weak rung must come before the strong one in "
+                            f"ladder {ladder_spec.name} ({' < '.join(names)})")
+    method_cls = get_method(method)
+    config = method_cls.Config()
+    cache = Cache(cache_dir or home() / "cache")
+    task_specs = [load_task(t) for t in (tasks or suite_spec.tasks)]
+    seeds = list(seeds)
+
+    cells, pred_frames, task_info = [], [], {}
+    bar = tqdm(total=len(task_specs) * len(pairs) * len(seeds), desc=f"{method} on {suite}",
+               disable=quiet)
+    for task in task_specs:
+        full = load_splits(task)  # checks the frozen hashes
+        splits = limit_splits(full, limit)
+        task_info[task.name] = TaskInfo(spec_sha256=spec_hash(task),
+                                        split_sha256={k: split_hash(v) for k, v in splits.items()})
+        gold = np.array([r["label"] for r in splits["test"]], dtype=np.int64)
+        for w, s in pairs:
+            for seed in seeds:
+                bar.set_postfix_str(f"{task.name} {w}->{s} seed {seed}")
+                p = run_cell(cache, task, splits, ladder_spec, ladder_spec.rung(w),
+                             ladder_spec.rung(s), seed, method, method_cls, config)
+                scored = score_cell(gold, p.weak, p.ceiling, p.student, suite_spec.protocol.noise_floor_z)
+                cells.append(Cell(task=task.name, weak_rung=w, strong_rung=s, seed=seed, **scored))
+                pred_frames.append(pd.DataFrame({
+                    "task": task.name, "weak_rung": w, "strong_rung": s, "seed": seed,
+                    "index": np.arange(len(gold)), "weak": p.weak.astype(np.float32),
+                    "ceiling": p.ceiling.astype(np.float32), "student": p.student.astype(np.float32)}))
+                bar.update(1)
+    bar.close()
+
+    per_pair, per_task, suite_row = summarize([c.model_dump() for c in cells])
+    summary = {k: (None if isinstance(v, float) and np.isnan(v) else v)
+               for k, v in suite_row.iloc[0].to_dict().items()}
+    dtypes = sorted({ladder_spec.rung(x).dtype for pair in pairs for x in pair})
+    result = Result(
+        suite=suite_spec.name, ladder=ladder_spec.name, ladder_sha256=spec_hash(ladder_spec),
+        method=method, method_config=config.model_dump(mode="json"),
+        method_config_sha256=spec_hash({"method": method, "config": config}),
+        protocol=suite_spec.protocol, seeds=seeds, pairs=pairs, limit=limit, tasks=task_info,
+        cells=cells, summary=summary, environment=_environment(",".join(dtypes)),
+        wall_time_s=round(time.time() - t0, 1),
+        created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    out = Path(out or Path("w2s-results") / f"{suite_spec.name}_{ladder_spec.name}_{method}")
+    write_results(out, result, per_pair, pd.concat(pred_frames, ignore_index=True))
+    return {"result": result, "per_pair": per_pair, "per_task": per_task, "suite": suite_row,
+            "out": out, "computed": dict(cache.computed)}

