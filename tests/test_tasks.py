@@ -55,7 +55,7 @@ def test_hash_mismatch_is_a_clear_error():
 
 
 def test_unknown_key_rejected(tmp_path):
-    text = (SPEC_DIR / f"{POCKET[0]}.toml").read_text() + '\nsurprise = "not in the schema"\n'
+    text = 'surprise = "not in the schema"\n' + (SPEC_DIR / f"{POCKET[0]}.toml").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
     with pytest.raises(SpecError, match=r"bad\.toml: invalid TaskSpec: surprise: Extra inputs"):
