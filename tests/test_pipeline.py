@@ -1,7 +1,7 @@
 """End to end on the real assets with --limit and the smallest rungs: the cache is reused by a
 second method, and an interrupted run (Ctrl-C or kill -9) continues to the same numbers."""
-import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,3 +128,59 @@ def test_cli_list_and_bad_pairs(capsys):
 def test_cli_validate(capsys):
     assert main(["validate"]) == 0
     assert "all specs valid" in capsys.readouterr().out
+
+
+class _WrongShape:
+    """A predictor that returns one probability too few."""
+
+    def predict(self, texts, desc=None):
+        return np.full(len(texts) - 1, 0.5)
+
+    def save(self, folder):
+        (folder / "nothing").write_text("")
+
+    @classmethod
+    def load(cls, folder, rung):
+        return cls()
+
+
+class _BrokenMethods:
+    from w2s_bench.api import Method
+
+    class WrongShape(Method):
+        name = "wrong_shape"
+
+        def train_student(self, weak_labels):
+            return _WrongShape()
+
+    class Raises(Method):
+        name = "raises"
+
+        def train_student(self, weak_labels):
+            raise RuntimeError("boom")
+
+    class NotAPredictor(Method):
+        name = "not_a_predictor"
+
+        def train_student(self, weak_labels):
+            return np.zeros(3)
+
+
+@pytest.mark.parametrize("name,message", [
+    ("wrong_shape", r"wrong_shape on rotten_tomatoes: predictions must be 40 finite probabilities"),
+    ("raises", r"method 'raises' failed on task rotten_tomatoes \(L1->L2, seed 0\): RuntimeError: boom"),
+    ("not_a_predictor", r"method 'not_a_predictor': train_student must return a predictor"),
+])
+def test_broken_method_gets_a_clear_error_and_no_results(first_run, monkeypatch, capsys, name, message):
+    root, _ = first_run
+    from w2s_bench import registry
+    cls = {"wrong_shape": _BrokenMethods.WrongShape, "raises": _BrokenMethods.Raises,
+           "not_a_predictor": _BrokenMethods.NotAPredictor}[name]
+    monkeypatch.setitem(registry.METHODS, name, "x:y")
+    monkeypatch.setattr(registry, "get_method", lambda n: cls)
+    out = root / f"broken_{name}"
+    rc = main(["evaluate", "--method", name, "--pairs", "L1:L2", "--limit", "40", "--tasks",
+               "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(out)])
+    assert rc == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
