@@ -90,6 +90,8 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
     method_cls = get_method(method)
     config = method_cls.Config()
     cache = Cache(cache_dir or home() / "cache")
+    dtypes = sorted({ladder_spec.rung(x).dtype for pair in pairs for x in pair})
+    environment = _environment(",".join(dtypes))  # the code as it was when the run started
     task_specs = [load_task(t) for t in (tasks or suite_spec.tasks)]
     seeds = list(seeds)
 
@@ -119,13 +121,12 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
     per_pair, per_task, suite_row = summarize([c.model_dump() for c in cells])
     summary = {k: (None if isinstance(v, float) and np.isnan(v) else v)
                for k, v in suite_row.iloc[0].to_dict().items()}
-    dtypes = sorted({ladder_spec.rung(x).dtype for pair in pairs for x in pair})
     result = Result(
         suite=suite_spec.name, ladder=ladder_spec.name, ladder_sha256=spec_hash(ladder_spec),
         method=method, method_config=config.model_dump(mode="json"),
         method_config_sha256=spec_hash({"method": method, "config": config}),
         protocol=suite_spec.protocol, seeds=seeds, pairs=pairs, limit=limit, tasks=task_info,
-        cells=cells, summary=summary, environment=_environment(",".join(dtypes)),
+        cells=cells, summary=summary, environment=environment,
         wall_time_s=round(time.time() - t0, 1),
         created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     out = Path(out or Path("w2s-results") / f"{suite_spec.name}_{ladder_spec.name}_{method}")
