@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 
 from w2s_bench.specs import Frozen, RungSpec
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce, soft_ce_loss
@@ -57,7 +56,3 @@ class Method:
         """Return a predictor: `.predict(texts) -> np.ndarray` of p(label = 1) and
         `.save(folder)`, with a classmethod `.load(folder, rung)` (TrainedClassifier is one)."""
         raise NotImplementedError
-
-
-def hard(p: np.ndarray) -> np.ndarray:
-    return (np.asarray(p) > 0.5).astype(np.float64)

@@ -72,3 +72,21 @@ def test_malformed_toml_names_the_file(tmp_path):
 def test_unknown_task_lists_known_ones():
     with pytest.raises(SpecError, match="unknown task 'nope'; known tasks: .*rotten_tomatoes"):
         load_task("nope")
+
+
+def test_hub_source_loads_a_local_folder_in_the_hub_layout(tmp_path):
+    """The hub path (datasets.load_dataset(id, config, revision, split)) on a local parquet
+    folder laid out like a hub dataset repository."""
+    import pandas as pd
+    (tmp_path / "data").mkdir()
+    n = 40
+    pd.DataFrame({"sentence": [f"review number {i}" for i in range(n)], "label": [i % 2 for i in range(n)],
+                  "idx": list(range(n))}).to_parquet(tmp_path / "data" / "validation-00000-of-00001.parquet")
+    spec = TaskSpec.model_validate({
+        "name": "hub_sst2", "version": 1, "kind": "binary", "description": "test",
+        "source": {"type": "hub", "id": str(tmp_path), "revision": "main", "split": "validation"},
+        "format": {"builder": "label_column", "template": "{sentence}", "label_column": "label",
+                   "label_map": {"1": 1, "0": 0}, "group_key": "idx"},
+        "splits": {"seed": 0, "sizes": {"weak_train": 10, "student_train": 10, "val": 10, "test": 10}}})
+    splits = load_splits(spec, verify=False)
+    assert sorted(r["text"] for s in splits.values() for r in s) == sorted(f"review number {i}" for i in range(n))
