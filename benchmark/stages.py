@@ -91,11 +91,18 @@ def _train_on_gold(cache, stage, key, rung, splits, train_split, seed, meta):
     return lambda: TrainedClassifier.load(folder, rung)
 
 
-def _predict_stage(cache, stage, key, load_model, texts_by_split, meta) -> dict[str, np.ndarray]:
+def _predict_stage(cache, stage, key, load_model, texts_by_split, meta,
+                   who: str) -> dict[str, np.ndarray]:
     def make(tmp):
         model = load_model()
-        np.savez(tmp / "probs.npz", **{s: model.predict(t, desc=f"{stage} {meta['task']} {s}")
-                                        for s, t in texts_by_split.items()})
+        probs = {}
+        for s, texts in texts_by_split.items():
+            p = np.asarray(model.predict(texts, desc=f"{stage} {meta['task']} {s}"), dtype=np.float64)
+            if p.shape != (len(texts),) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+                raise MethodError(f"{who} on {meta['task']}: predictions must be {len(texts)} finite "
+                                  f"probabilities in [0, 1], got shape {p.shape}")
+            probs[s] = p
+        np.savez(tmp / "probs.npz", **probs)
     folder = cache.get_or_make(stage, key, make, meta)
     with np.load(folder / "probs.npz") as z:
         return {s: z[s] for s in z.files}
@@ -119,14 +126,15 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     k_labels = key_of("weak_labels", k_weak)
     weak_p = _predict_stage(cache, "weak_labels", k_labels, load_weak,
                             {s: _texts(splits[s]) for s in ("student_train", "val", "test")},
-                            {**meta, "rung": weak.name})
+                            {**meta, "rung": weak.name}, who="weak model")
 
     # ceiling: the strong rung on student_train ground truth
     k_ceil = key_of("ceiling", task_id, strong, seed)
     load_ceil = _train_on_gold(cache, "ceiling", k_ceil, strong, splits, "student_train", seed,
                                {**meta, "rung": strong.name})
     ceil_p = _predict_stage(cache, "ceiling_pred", key_of("ceiling_pred", k_ceil), load_ceil,
-                            {"test": _texts(splits["test"])}, {**meta, "rung": strong.name})
+                            {"test": _texts(splits["test"])}, {**meta, "rung": strong.name},
+                            who="ceiling")
 
     # student: the method sees inputs and weak labels only, never a gold label
     names = [r.name for r in ladder.rungs]
@@ -157,14 +165,8 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
         import importlib
         module, name = json.loads((s_folder / "predictor.json").read_text())["class"].split(":")
         return getattr(importlib.import_module(module), name).load(s_folder, strong)
-    test_texts = _texts(splits["test"])
     stud_p = _predict_stage(cache, "student_pred", key_of("student_pred", k_student), load_student,
-                            {"test": test_texts}, smeta)
-    n = len(test_texts)
-    for who, p in (("weak", weak_p["test"]), ("ceiling", ceil_p["test"]), ("student", stud_p["test"])):
-        if p.shape != (n,) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
-            raise MethodError(f"{method_name if who == 'student' else who} on {task.name}: predictions "
-                             f"must be {n} finite probabilities in [0, 1], got shape {p.shape}")
+                            {"test": _texts(splits["test"])}, smeta, who=method_name)
     return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"])
 
 

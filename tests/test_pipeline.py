@@ -1,5 +1,6 @@
 """End to end on the real assets with --limit and the smallest rungs: the cache is reused by a
 second method, and an interrupted run (Ctrl-C or kill -9) continues to the same numbers."""
+import json
 import os
 import re
 import signal
@@ -184,3 +185,13 @@ def test_broken_method_gets_a_clear_error_and_no_results(first_run, monkeypatch,
     assert rc == 2
     assert re.search(message, capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_wrong_predictions_are_not_cached(first_run, monkeypatch):
+    root, _ = first_run
+    from w2s_bench import registry
+    monkeypatch.setattr(registry, "get_method", lambda n: _BrokenMethods.WrongShape)
+    main(["evaluate", "--method", "wrong_shape", "--pairs", "L1:L2", "--limit", "40", "--tasks",
+          "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(root / "ws")])
+    completed = [p for p in (root / "cache" / "student_pred").iterdir() if (p / MARKER).exists()]
+    assert all(json.loads((p / "meta.json").read_text())["method"] != "wrong_shape" for p in completed)
