@@ -36,7 +36,14 @@ def cmd_evaluate(args) -> int:
     print(tabulate(rows, headers=["task", "pair", "seeds", "weak acc", "ceiling acc", "student acc",
                                   "PGR (acc)", "PGR (AUROC)"], tablefmt="github"))
     print(f"\nPGR: mean over seeds ± 95% CI; 'undefined' where ceiling - weak is under the noise "
-          f"floor.\nwall time {r.wall_time_s:.0f} s; results in {res['out']}")
+          f"floor.\nwall time {r.wall_time_s:.0f} s; results in {res['out']}; "
+          f"`w2s-bench report {res['out']}` adds the diagnostics page")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from w2s_bench.report import write_report
+    print(f"wrote {write_report(args.results)}")
     return 0
 
 
@@ -107,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="results directory (default w2s-results/SUITE_LADDER_METHOD)")
     e.add_argument("--cache-dir", help="stage cache (default $W2S_BENCH_HOME/cache)")
     e.set_defaults(fn=cmd_evaluate)
+
+    r = sub.add_parser("report", help="markdown page for a run: PGR, mistake imitation, saliency, plots")
+    r.add_argument("results", help="a results directory written by `w2s-bench evaluate`")
+    r.set_defaults(fn=cmd_report)
 
     ls = sub.add_parser("list", help="list tasks, methods, ladders or suites")
     ls.add_argument("what", choices=["tasks", "methods", "ladders", "suites"])

@@ -52,7 +52,8 @@ class Classifier(nn.Module):
         self.pooling = pooling
         self.head = nn.Linear(hidden, 2)
 
-    def forward(self, input_ids, attention_mask):
+    def pooled(self, input_ids, attention_mask):
+        """The representation the head reads (also the features of the saliency probe)."""
         h = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(h.dtype)
         if self.pooling == "mean":
@@ -60,7 +61,10 @@ class Classifier(nn.Module):
         else:
             last = attention_mask.sum(1) - 1
             pooled = h[torch.arange(h.shape[0], device=h.device), last]
-        return self.head(pooled.to(self.head.weight.dtype)).float()
+        return pooled.to(self.head.weight.dtype)
+
+    def forward(self, input_ids, attention_mask):
+        return self.head(self.pooled(input_ids, attention_mask)).float()
 
 
 def build_classifier(rung: RungSpec, seed: int) -> Classifier:

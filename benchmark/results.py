@@ -14,7 +14,7 @@ from typing import Literal
 
 from w2s_bench.specs import Frozen, ProtocolSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-cell diagnostics (mistake imitation, concept saliency)
 
 
 class Metrics(Frozen):
@@ -35,6 +35,25 @@ class Cell(Frozen):
     pgr_auroc: float | None
     noise_floor_accuracy: float
     noise_floor_auroc: float
+    diagnostics: Diagnostics
+
+
+class Agreement(Frozen):
+    overall: float
+    weak_right: float | None  # agreement with the weak model where its label is right
+    weak_wrong: float | None  # ... where it is wrong (imitation of its mistakes)
+
+
+class Probe(Frozen):
+    pretrained: float | None
+    student: float | None  # None: the method's predictor exposes no features
+    ceiling: float | None
+
+
+class Diagnostics(Frozen):
+    student_weak_agreement: Agreement
+    ceiling_weak_agreement: Agreement
+    probe_accuracy: Probe  # logistic probe fitted on gold val, accuracy on test
 
 
 class TaskInfo(Frozen):
@@ -53,7 +72,7 @@ class Environment(Frozen):
 
 
 class Result(Frozen):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     suite: str
     ladder: str
     ladder_sha256: str

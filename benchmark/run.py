@@ -70,6 +70,7 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
     from tqdm.auto import tqdm
 
     from w2s_bench.assets import home
+    from w2s_bench.diagnostics import PROBE_SPLIT, diagnose
     from w2s_bench.registry import get_method, load_ladder, load_suite
     from w2s_bench.results import Cell, Result, TaskInfo, write_results
     from w2s_bench.scoring import score_cell, summarize
@@ -104,13 +105,16 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
         task_info[task.name] = TaskInfo(spec_sha256=spec_hash(task),
                                         split_sha256={k: split_hash(v) for k, v in splits.items()})
         gold = np.array([r["label"] for r in splits["test"]], dtype=np.int64)
+        gold_probe = np.array([r["label"] for r in splits[PROBE_SPLIT]], dtype=np.int64)
         for w, s in pairs:
             for seed in seeds:
                 bar.set_postfix_str(f"{task.name} {w}->{s} seed {seed}")
                 p = run_cell(cache, task, splits, ladder_spec, ladder_spec.rung(w),
                              ladder_spec.rung(s), seed, method, method_cls, config)
                 scored = score_cell(gold, p.weak, p.ceiling, p.student, suite_spec.protocol.noise_floor_z)
-                cells.append(Cell(task=task.name, weak_rung=w, strong_rung=s, seed=seed, **scored))
+                diag = diagnose(gold_probe, gold, p.weak, p.ceiling, p.student, p.features, seed)
+                cells.append(Cell(task=task.name, weak_rung=w, strong_rung=s, seed=seed, **scored,
+                                  diagnostics=diag))
                 pred_frames.append(pd.DataFrame({
                     "task": task.name, "weak_rung": w, "strong_rung": s, "seed": seed,
                     "index": np.arange(len(gold)), "weak": p.weak.astype(np.float32),

@@ -1,4 +1,4 @@
-"""Scoring: the only code that reads test gold labels.
+"""Scoring: with diagnostics.py, the only code that reads test gold labels.
 
 Per cell (task x pair x seed): accuracy and AUROC (scikit-learn) of weak, ceiling and student,
 and PGR = (student - weak) / (ceiling - weak) on both. PGR is undefined (None) where

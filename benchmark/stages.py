@@ -74,10 +74,13 @@ def _gold(rows: list[dict]) -> np.ndarray:
 
 @dataclass
 class CellPredictions:
-    """Test-set p(label = 1) of the weak model, the ceiling and the student for one cell."""
+    """Test-set p(label = 1) of the weak model, the ceiling and the student for one cell, and
+    the val/test features of the pretrained strong rung, the student and the ceiling (for the
+    scorer's saliency probe; None where a method's predictor exposes no features)."""
     weak: np.ndarray
     ceiling: np.ndarray
     student: np.ndarray
+    features: dict
 
 
 def _train_on_gold(cache, stage, key, rung, splits, train_split, seed, meta):
@@ -105,6 +108,21 @@ def _predict_stage(cache, stage, key, load_model, texts_by_split, meta,
         np.savez(tmp / "probs.npz", **probs)
     folder = cache.get_or_make(stage, key, make, meta)
     with np.load(folder / "probs.npz") as z:
+        return {s: z[s] for s in z.files}
+
+
+def _features_stage(cache, key, load_model, texts_by_split, meta) -> dict[str, np.ndarray] | None:
+    def make(tmp):
+        model = load_model()
+        if not callable(getattr(model, "features", None)):
+            (tmp / "none").write_text("this predictor exposes no features\n")
+            return
+        np.savez(tmp / "features.npz", **{s: model.features(t, desc=f"features {meta['task']} {s}")
+                                           for s, t in texts_by_split.items()})
+    folder = cache.get_or_make("features", key, make, meta)
+    if not (folder / "features.npz").exists():
+        return None
+    with np.load(folder / "features.npz") as z:
         return {s: z[s] for s in z.files}
 
 
@@ -167,7 +185,22 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
         return getattr(importlib.import_module(module), name).load(s_folder, strong)
     stud_p = _predict_stage(cache, "student_pred", key_of("student_pred", k_student), load_student,
                             {"test": _texts(splits["test"])}, smeta, who=method_name)
-    return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"])
+
+    # features for the saliency probe: the pretrained strong rung, the ceiling, the student
+    from w2s_bench.models import build_classifier
+    from w2s_bench.train import TrainedClassifier
+    probe_texts = {s: _texts(splits[s]) for s in ("val", "test")}
+    features = {
+        "pretrained": _features_stage(
+            cache, key_of("features", "pretrained", task_id, strong),
+            lambda: TrainedClassifier(build_classifier(strong, seed=0), strong), probe_texts,
+            {**meta, "rung": strong.name, "model": "pretrained"}),
+        "ceiling": _features_stage(cache, key_of("features", k_ceil), load_ceil, probe_texts,
+                                   {**meta, "rung": strong.name, "model": "ceiling"}),
+        "student": _features_stage(cache, key_of("features", k_student), load_student, probe_texts,
+                                   {**smeta, "model": "student"}),
+    }
+    return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"], features)
 
 
 def _check_predictor(method_name: str, predictor) -> None:

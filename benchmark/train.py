@@ -72,15 +72,23 @@ def _collate(ids: list[list[int]], pad_id: int):
 
 
 @torch.no_grad()
-def _predict(model, rung: RungSpec, ids: list[list[int]], desc: str | None = None) -> np.ndarray:
-    model.eval()
+def _batched(fn, rung: RungSpec, ids: list[list[int]], desc: str | None = None) -> np.ndarray:
+    """fn(input_ids, mask) over length-sorted batches, rows back in input order."""
     pad = load_tokenizer(rung).pad_token_id
-    out = np.zeros(len(ids), dtype=np.float64)
+    out = None
     batches = length_sorted_batches([len(x) for x in ids], rung.batch_size * 4, None)
     for b in tqdm(batches, desc=desc, disable=desc is None, leave=False):
         input_ids, mask = _collate([ids[i] for i in b], pad)
-        out[b] = torch.softmax(model(input_ids, mask), dim=1)[:, 1].double().numpy()
+        y = fn(input_ids, mask).double().numpy()
+        if out is None:
+            out = np.zeros((len(ids), *y.shape[1:]), dtype=np.float64)
+        out[b] = y
     return out
+
+
+def _predict(model, rung: RungSpec, ids: list[list[int]], desc: str | None = None) -> np.ndarray:
+    model.eval()
+    return _batched(lambda i, m: torch.softmax(model(i, m), dim=1)[:, 1], rung, ids, desc)
 
 
 def _selection_score(probs: np.ndarray, targets: np.ndarray) -> float:
@@ -99,6 +107,11 @@ class TrainedClassifier:
 
     def predict(self, texts, desc: str | None = None) -> np.ndarray:
         return _predict(self.model, self.rung, _encode(self.rung, texts), desc)
+
+    def features(self, texts, desc: str | None = None) -> np.ndarray:
+        """The pooled representation the head reads, one row per text."""
+        self.model.eval()
+        return _batched(self.model.pooled, self.rung, _encode(self.rung, texts), desc)
 
     def save(self, folder: Path) -> None:
         save_trained(self.model, Path(folder) / "weights.safetensors")

@@ -36,23 +36,30 @@ def test_results_directory(first_run):
     root, res = first_run
     out = root / "naive"
     result = Result.model_validate_json((out / "result.json").read_text())
-    assert result.schema_version == 1 and result.method == "naive" and result.limit == 40
+    assert result.schema_version == 2 and result.method == "naive" and result.limit == 40
     assert {c.task for c in result.cells} == set(TASKS)
     table = pd.read_csv(out / "table.csv")
     assert list(table.task) == TASKS
     preds = _preds(out)
     assert len(preds) == 40 * len(TASKS)
     assert preds[["weak", "ceiling", "student"]].apply(lambda c: c.between(0, 1).all()).all()
-    assert res["computed"] == {s: len(TASKS) for s in
-                               ("weak", "weak_labels", "ceiling", "ceiling_pred", "student",
-                                "student_pred")}
+    assert res["computed"] == {**{s: len(TASKS) for s in
+                                  ("weak", "weak_labels", "ceiling", "ceiling_pred", "student",
+                                   "student_pred")},
+                               "features": 3 * len(TASKS)}  # pretrained, ceiling, student
+    for c in result.cells:
+        d = c.diagnostics
+        assert 0 <= d.student_weak_agreement.overall <= 1
+        assert all(0 <= v <= 1 for v in (d.probe_accuracy.pretrained, d.probe_accuracy.student,
+                                          d.probe_accuracy.ceiling))
 
 
 def test_second_method_trains_only_students(first_run):
     root, _ = first_run
     res = evaluate(method="aux_conf", cache_dir=root / "cache", out=root / "aux", **SMOKE)
     assert "weak" not in res["computed"] and "ceiling" not in res["computed"]
-    assert res["computed"] == {"student": len(TASKS), "student_pred": len(TASKS)}
+    assert res["computed"] == {"student": len(TASKS), "student_pred": len(TASKS),
+                               "features": len(TASKS)}  # the student's only
     # same weak model and ceiling, so the same weak and ceiling predictions
     a, b = _preds(root / "naive"), _preds(root / "aux")
     assert np.array_equal(a.weak, b.weak) and np.array_equal(a.ceiling, b.ceiling)
@@ -117,6 +124,22 @@ def test_kill_9_then_resume_gives_same_numbers(first_run, tmp_path):
     assert (tmp_path / "cache" / "ceiling").exists() and not (tmp_path / "out").exists()
     assert main(args) == 0
     assert _preds(tmp_path / "out").equals(_preds(root / "naive"))
+
+
+def test_report_page_and_plots(first_run, capsys):
+    root, _ = first_run
+    assert main(["report", str(root / "naive")]) == 0
+    page = (root / "naive" / "report.md").read_text()
+    for heading in ("## PGR", "## Mistake imitation", "## Concept saliency"):
+        assert heading in page
+    assert "rotten_tomatoes" in page and "student_weak_wrong" in page
+    for png in ("imitation.png", "saliency.png"):
+        assert (root / "naive" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_on_a_folder_without_result(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "holds no result.json" in capsys.readouterr().err
 
 
 def test_cli_list_and_bad_pairs(capsys):
