@@ -47,17 +47,35 @@ class Cache:
             return final
         if final.exists():  # interrupted before its marker: incomplete, start again
             shutil.rmtree(final)
+        _remove_stale_tmp(final.parent, key)
         tmp = final.with_name(f".{key}.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         make(tmp)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process finished the same stage first: keep its output
+            shutil.rmtree(tmp, ignore_errors=True)
+            if (final / MARKER).exists():
+                return final
+            raise
         marker_tmp = final / f".{MARKER}.tmp"
         marker_tmp.write_text("ok\n")
         os.replace(marker_tmp, final / MARKER)
         self.computed[stage] += 1
         return final
+
+
+def _remove_stale_tmp(folder: Path, key: str) -> None:
+    """Temp folders of this key left by processes that died (kill -9) are removed."""
+    for tmp in folder.glob(f".{key}.tmp*"):
+        try:
+            os.kill(int(tmp.name.rsplit(".tmp", 1)[1]), 0)  # still running: leave it
+        except (ProcessLookupError, ValueError):
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:
+            pass
 
 
 def key_of(*parts) -> str:

@@ -124,6 +124,7 @@ def test_kill_9_then_resume_gives_same_numbers(first_run, tmp_path):
     assert (tmp_path / "cache" / "ceiling").exists() and not (tmp_path / "out").exists()
     assert main(args) == 0
     assert _preds(tmp_path / "out").equals(_preds(root / "naive"))
+    assert not any(p.exists() for p in leftovers)  # the dead process's temp folders are gone
 
 
 def test_report_page_and_plots(first_run, capsys):
