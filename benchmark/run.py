@@ -117,8 +117,8 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
                                   diagnostics=diag))
                 pred_frames.append(pd.DataFrame({
                     "task": task.name, "weak_rung": w, "strong_rung": s, "seed": seed,
-                    "index": np.arange(len(gold)), "weak": p.weak.astype(np.float32),
-                    "ceiling": p.ceiling.astype(np.float32), "student": p.student.astype(np.float32)}))
+                    "index": np.arange(len(gold)), "weak": p.weak,
+                    "ceiling": p.ceiling, "student": p.student}))  # float64: metrics recompute exactly
                 bar.update(1)
     bar.close()
 

@@ -219,3 +219,17 @@ def test_wrong_predictions_are_not_cached(first_run, monkeypatch):
           "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(root / "ws")])
     completed = [p for p in (root / "cache" / "student_pred").iterdir() if (p / MARKER).exists()]
     assert all(json.loads((p / "meta.json").read_text())["method"] != "wrong_shape" for p in completed)
+
+
+def test_every_stored_metric_recomputes_from_predictions_and_frozen_labels(first_run):
+    from w2s_bench.run import limit_splits
+    from w2s_bench.scoring import metrics
+    from w2s_bench.tasks import load_splits, load_task
+    root, _ = first_run
+    result = Result.model_validate_json((root / "naive" / "result.json").read_text())
+    preds = _preds(root / "naive")
+    for cell in result.cells:
+        gold = [r["label"] for r in limit_splits(load_splits(load_task(cell.task)), 40)["test"]]
+        rows = preds[(preds.task == cell.task) & (preds.seed == cell.seed)].sort_values("index")
+        for who in ("weak", "ceiling", "student"):
+            assert metrics(gold, rows[who].to_numpy()) == getattr(cell, who).model_dump()
