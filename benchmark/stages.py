@@ -148,8 +148,9 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
              strong: RungSpec, seed: int, method_name: str, method_cls, method_config) -> CellPredictions:
     """All stages of one task x pair x seed cell; each read from the cache when already done."""
     from w2s_bench.api import StudentContext, WeakLabels
+    from w2s_bench.models import build_classifier
     from w2s_bench.tasks.builders import split_hash
-    from w2s_bench.train import Labeled
+    from w2s_bench.train import Labeled, TrainedClassifier
 
     # content-addressed: the spec and the exact rows used (a --limit run gets its own keys)
     task_id = [task.name, spec_hash(task), {s: split_hash(rows) for s, rows in splits.items()}]
@@ -205,8 +206,6 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
                             {"test": _texts(splits["test"])}, smeta, who=method_name)
 
     # features for the saliency probe: the pretrained strong rung, the ceiling, the student
-    from w2s_bench.models import build_classifier
-    from w2s_bench.train import TrainedClassifier
     probe_texts = {s: _texts(splits[s]) for s in ("val", "test")}
     features = {
         "pretrained": _features_stage(

@@ -1,6 +1,5 @@
 """Mistake imitation and concept saliency on hand-computed cases."""
 import numpy as np
-import pytest
 
 from w2s_bench.diagnostics import agreement, diagnose, probe_accuracy, tables
 
