@@ -115,3 +115,59 @@ def fmt_ci(value, half) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "undefined"
     return f"{value:.2f}" if half is None or math.isnan(half) else f"{value:.2f} ± {half:.2f}"
+
+
+def recheck(result, predictions, gold_cache: dict | None = None, tol: float = 1e-9) -> list[str]:
+    """Recompute every stored per-cell number of `result` (a results.Result) from `predictions`
+    (the predictions.parquet DataFrame) and the frozen gold test labels: accuracy and AUROC of
+    weak / ceiling / student, noise floors, PGRs and the mistake-imitation agreements (the probe
+    accuracies need model features and are not recomputable). Returns one message per difference,
+    empty when every number matches. `gold_cache` ({(task, limit): labels}) saves reloading splits.
+    """
+    from w2s_bench.diagnostics import agreement
+    from w2s_bench.run import limit_splits
+    from w2s_bench.tasks import load_splits, load_task
+
+    gold_cache = {} if gold_cache is None else gold_cache
+    groups = dict(list(predictions.groupby(["task", "weak_rung", "strong_rung", "seed"], sort=False)))
+    problems, seen = [], set()
+
+    def differs(a, b) -> bool:
+        if a is None or b is None:
+            return (a is None) != (b is None)
+        return not math.isclose(a, b, rel_tol=0, abs_tol=tol)
+
+    for cell in result.cells:
+        key = (cell.task, cell.weak_rung, cell.strong_rung, cell.seed)
+        name = f"cell {cell.task} {cell.weak_rung}->{cell.strong_rung} seed {cell.seed}"
+        seen.add(key)
+        if (cell.task, result.limit) not in gold_cache:
+            splits = limit_splits(load_splits(load_task(cell.task)), result.limit)
+            gold_cache[cell.task, result.limit] = np.array([r["label"] for r in splits["test"]])
+        gold = gold_cache[cell.task, result.limit]
+        rows = groups.get(key)
+        if rows is None:
+            problems.append(f"{name}: no predictions")
+            continue
+        rows = rows.sort_values("index")
+        if len(rows) != len(gold) or not np.array_equal(rows["index"].to_numpy(), np.arange(len(gold))):
+            problems.append(f"{name}: {len(rows)} prediction rows, the frozen test split has "
+                            f"{len(gold)} (indices 0..{len(gold) - 1}, each once)")
+            continue
+        p = {who: rows[who].to_numpy(dtype=np.float64) for who in ("weak", "ceiling", "student")}
+        fresh = score_cell(gold, p["weak"], p["ceiling"], p["student"], result.protocol.noise_floor_z)
+        stored = cell.model_dump()
+        flat = [(f"{who}.{m}", fresh[who][m], stored[who][m])
+                for who in ("weak", "ceiling", "student") for m in ("accuracy", "auroc")]
+        flat += [(k, fresh[k], stored[k]) for k in ("n_test", "pgr_accuracy", "pgr_auroc",
+                                                     "noise_floor_accuracy", "noise_floor_auroc")]
+        for who in ("student", "ceiling"):
+            again = agreement(gold, p["weak"], p[who])
+            flat += [(f"diagnostics.{who}_weak_agreement.{k}", v,
+                      stored["diagnostics"][f"{who}_weak_agreement"][k]) for k, v in again.items()]
+        problems += [f"{name}: stored {field} = {s!r}, recomputed from predictions {f!r}"
+                     for field, f, s in flat if differs(f, s)]
+    extra = set(groups) - seen
+    if extra:
+        problems.append(f"predictions for {len(extra)} cell(s) not in the result, e.g. {sorted(extra)[0]}")
+    return problems
