@@ -99,6 +99,45 @@ def cmd_validate(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_leaderboard(args) -> int:
+    """build | verify | add | schema on the leaderboard folder (default ./leaderboard)."""
+    from pathlib import Path
+
+    from w2s_bench.leaderboard import entry
+    root = Path(args.root) if args.root else entry.default_root()
+    if args.action == "build":
+        from w2s_bench.leaderboard.build import build
+        for path in build(root):
+            print(f"wrote {path}")
+    elif args.action == "schema":
+        print(f"wrote {entry.write_schema(root)}")
+    elif args.action == "add":
+        if not args.results:
+            raise entry.LeaderboardError("leaderboard add needs RESULTS_DIR (a folder `w2s-bench evaluate` wrote)")
+        dest = entry.add(args.results, root)
+        print(f"added {dest}; now run `w2s-bench leaderboard build` and `w2s-bench leaderboard verify`")
+    else:
+        from w2s_bench.leaderboard.verify import verify
+        problems, notes = verify(root, base=args.base)
+        for note in notes:
+            print(f"note: {note}")
+        for problem in problems:
+            print(f"FAIL  {problem}")
+        print("leaderboard verified" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from pathlib import Path
+
+    from w2s_bench.leaderboard import entry
+    from w2s_bench.leaderboard.plot import plot_board
+    paths = plot_board(Path(args.root) if args.root else entry.default_root(), out=args.out)
+    print("\n".join(f"wrote {p}" for p in paths) or "no entries: nothing to plot")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="w2s-bench", description="Weak-to-strong generalization benchmark.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--print-hashes", action="store_true",
                    help="print each task's split hashes instead of checking them (for new specs)")
     v.set_defaults(fn=cmd_validate)
+
+    lb = sub.add_parser("leaderboard", help="build, verify or add to leaderboard/ (see CONTRIBUTING.md)")
+    lb.add_argument("action", choices=["build", "verify", "add", "schema"],
+                    help="build: LEADERBOARD.md, leaderboard.csv, plots; verify: what CI checks; "
+                         "add RESULTS_DIR: copy a run into its entry path; schema: regenerate "
+                         "result.schema.json")
+    lb.add_argument("results", nargs="?", help="for add: a results directory from `w2s-bench evaluate`")
+    lb.add_argument("--root", help="the leaderboard folder (default ./leaderboard)")
+    lb.add_argument("--base", help="verify: git ref whose merge-base with HEAD holds the existing "
+                                   "entries (default origin/main, else main)")
+    lb.set_defaults(fn=cmd_leaderboard)
+
+    pl = sub.add_parser("plot", help="the leaderboard's PNGs: student vs ceiling accuracy, PGR bars")
+    pl.add_argument("--root", help="the leaderboard folder (default ./leaderboard)")
+    pl.add_argument("--out", help="folder for the PNGs (default ROOT/plots)")
+    pl.set_defaults(fn=cmd_plot)
     return p
 
 

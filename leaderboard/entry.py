@@ -1,0 +1,211 @@
+"""One leaderboard entry: the folder `entries/<suite>/<ladder>/<method>/` holding a run's
+`result.json` (schema: `result.schema.json`, generated from `w2s_bench.results.Result`) and its
+per-example test predictions `predictions.parquet` (float64, zstd). `check_entry` re-derives
+everything an entry claims from this repository: registered method and config hash, frozen task
+and ladder specs, and every metric from the predictions and the frozen test labels.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from w2s_bench.specs import SpecError
+
+ENTRY_FILES = ("result.json", "predictions.parquet")
+PRED_COLUMNS = {"task": "object", "weak_rung": "object", "strong_rung": "object", "seed": "int64",
+                "index": "int64", "weak": "float64", "ceiling": "float64", "student": "float64"}
+MIN_SEEDS = 3
+MAX_FILE_BYTES = 5_000_000  # per file under leaderboard/ (CONTRIBUTING.md states it)
+SCHEMA_FILE = "result.schema.json"
+GOLD_CACHE: dict = {}  # (task, limit) -> frozen test labels, loaded once per process
+
+
+class LeaderboardError(SpecError):
+    """An entry or the board cannot be read or written; the message names the file and the fix."""
+
+
+def default_root() -> Path:
+    root = Path("leaderboard")
+    if not (root / "entries").is_dir() and not (root / "__init__.py").exists():
+        raise LeaderboardError("no leaderboard/ folder here: run from the repository root or pass --root")
+    return root
+
+
+def identity(result) -> Path:
+    return Path(result.suite) / result.ladder / result.method
+
+
+def schema_text() -> str:
+    from w2s_bench.results import Result
+    return json.dumps(Result.model_json_schema(), indent=1, sort_keys=True) + "\n"
+
+
+def write_schema(root: Path) -> Path:
+    path = Path(root) / SCHEMA_FILE
+    path.write_text(schema_text())
+    return path
+
+
+def read_result(path: Path):
+    from pydantic import ValidationError
+
+    from w2s_bench.results import Result
+    try:
+        return Result.model_validate_json(Path(path).read_text())
+    except (ValidationError, ValueError) as e:
+        first = str(e).splitlines()
+        detail = "; ".join(first[:3]) if first else type(e).__name__
+        raise LeaderboardError(f"{path}: breaks the result schema ({SCHEMA_FILE}): {detail}. "
+                               f"Submit the result.json `w2s-bench evaluate` wrote, unedited") from None
+
+
+def read_predictions(path: Path):
+    import pandas as pd
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises several types for a truncated or foreign file
+        raise LeaderboardError(f"{path}: cannot be read as parquet ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0] if str(e) else ''}); the file is truncated "
+                               f"or not the predictions.parquet `w2s-bench evaluate` wrote") from None
+    got = {c: str(t) for c, t in df.dtypes.items()}
+    want_strings = {c for c, t in PRED_COLUMNS.items() if t == "object"}
+    bad = [c for c in PRED_COLUMNS if c not in got
+           or not (got[c] == PRED_COLUMNS[c] or (c in want_strings and got[c] in ("str", "string")))]
+    if bad or set(got) != set(PRED_COLUMNS):
+        raise LeaderboardError(f"{path}: columns {got} are not the predictions schema {PRED_COLUMNS}")
+    probs = df[["weak", "ceiling", "student"]].to_numpy()
+    if not (((probs >= 0) & (probs <= 1)).all()):
+        raise LeaderboardError(f"{path}: predictions must be probabilities in [0, 1] (NaN or out of range found)")
+    return df
+
+
+def _close(a, b, tol=1e-9) -> bool:
+    if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
+        return (a is None or (isinstance(a, float) and math.isnan(a))) == (b is None)
+    return math.isclose(float(a), float(b), rel_tol=0, abs_tol=tol)
+
+
+def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | None, list[str]]:
+    """(result or None, problems): every check that needs no git history. Messages name the file."""
+    from w2s_bench import registry
+    from w2s_bench.scoring import recheck, summarize
+    from w2s_bench.specs import spec_hash
+    from w2s_bench.tasks import load_task
+
+    folder = Path(folder)
+    gold_cache = GOLD_CACHE if gold_cache is None else gold_cache
+    rpath, ppath = folder / "result.json", folder / "predictions.parquet"
+    try:
+        result = read_result(rpath)
+    except (LeaderboardError, OSError) as e:
+        return None, [str(e)]
+    problems = []
+
+    def bad(msg, path=rpath):
+        problems.append(f"{path}: {msg}")
+
+    if result.limit is not None:
+        bad(f"a smoke run (--limit {result.limit}) is not a leaderboard run; run "
+            f"`w2s-bench evaluate --method {result.method} --seeds 0,1,2` without --limit")
+    if len(set(result.seeds)) < MIN_SEEDS or len(set(result.seeds)) != len(result.seeds):
+        bad(f"seeds {result.seeds}: a leaderboard entry needs at least {MIN_SEEDS} distinct seeds "
+            f"(`--seeds 0,1,2`)")
+
+    try:
+        cls = registry.get_method(result.method)
+    except SpecError:
+        bad(f"method {result.method!r} is not registered in this repository (benchmark/registry.py "
+            f"METHODS); add its file and registry line in the same pull request")
+    else:
+        config = cls.Config()
+        want = spec_hash({"method": result.method, "config": config})
+        if result.method_config_sha256 != want or result.method_config != config.model_dump(mode="json"):
+            bad(f"method {result.method!r} is registered with config sha256 {want[:12]}… "
+                f"{config.model_dump(mode='json')}, the entry records {result.method_config_sha256[:12]}… "
+                f"{result.method_config}; re-run with the registered config (a changed config is a "
+                f"new method name)")
+
+    try:
+        suite = registry.load_suite(result.suite)
+        ladder = registry.load_ladder(result.ladder)
+    except SpecError as e:
+        bad(f"{e}; entries must use a suite and a ladder shipped in this repository")
+    else:
+        if spec_hash(ladder) != result.ladder_sha256:
+            bad(f"ladder {result.ladder!r} has sha256 {spec_hash(ladder)[:12]}… here, the entry "
+                f"records {result.ladder_sha256[:12]}…; re-run on the frozen ladder")
+        if sorted(result.tasks) != sorted(suite.tasks):
+            bad(f"tasks {sorted(result.tasks)} are not suite {suite.name!r}'s {sorted(suite.tasks)}; "
+                f"run the whole suite (no --tasks)")
+        if result.ladder == suite.ladder and [tuple(p) for p in result.pairs] != [tuple(p) for p in suite.pairs]:
+            bad(f"pairs {result.pairs} are not suite {suite.name!r}'s {suite.pairs}; run without --pairs")
+        if result.protocol != suite.protocol:
+            bad(f"protocol {result.protocol} differs from suite {suite.name!r}'s {suite.protocol}")
+
+    hashes_ok = True
+    for name, info in result.tasks.items():
+        try:
+            spec = load_task(name)
+        except SpecError as e:
+            bad(str(e))
+            hashes_ok = False
+            continue
+        if info.spec_sha256 != spec_hash(spec):
+            bad(f"task {name}: spec sha256 {info.spec_sha256[:12]}… differs from the frozen spec "
+                f"tasks/{name}.toml ({spec_hash(spec)[:12]}…); re-run on the frozen task")
+            hashes_ok = False
+        for split, h in sorted(info.split_sha256.items()):
+            frozen = spec.split_sha256.get(split)
+            if h != frozen:
+                bad(f"task {name}: split {split!r} sha256 {h[:12]}… differs from the frozen spec's "
+                    f"{str(frozen)[:12]}… (tasks/{name}.toml); re-run on the frozen splits")
+                hashes_ok = False
+
+    want_cells = {(t, w, s, seed) for t in result.tasks for w, s in result.pairs for seed in result.seeds}
+    got_cells = [(c.task, c.weak_rung, c.strong_rung, c.seed) for c in result.cells]
+    if sorted(got_cells) != sorted(want_cells):
+        bad(f"cells are not exactly one per task x pair x seed ({len(got_cells)} cells, "
+            f"{len(want_cells)} expected)")
+
+    if not ppath.exists():
+        bad("missing; an entry holds the predictions.parquet `w2s-bench evaluate` wrote", ppath)
+    elif hashes_ok:
+        try:
+            preds = read_predictions(ppath)
+            problems += [f"{ppath}: {p}; the stored metric does not follow from the stored "
+                         f"predictions (hand-edited or truncated?)" for p in recheck(result, preds, gold_cache)]
+        except SpecError as e:  # LeaderboardError, or the repository's data fails its frozen hash
+            problems.append(str(e))
+
+    if result.cells:
+        _, _, srow = summarize([c.model_dump() for c in result.cells])
+        fresh = srow.iloc[0].to_dict()
+        for k, v in result.summary.items():
+            if k not in fresh or not _close(fresh[k], v):
+                bad(f"summary {k} = {v!r}, recomputed from the cells {fresh.get(k)!r}")
+    return result, problems
+
+
+def add(results_dir: Path, root: Path) -> Path:
+    """Copy a results directory into its identity path (predictions re-written with zstd) after
+    checking it; an existing entry is never replaced."""
+    import shutil
+    results_dir = Path(results_dir)
+    if not (results_dir / "result.json").exists():
+        raise LeaderboardError(f"{results_dir} holds no result.json; give the folder `w2s-bench evaluate` wrote")
+    result, problems = check_entry(results_dir)
+    if problems:
+        raise LeaderboardError(f"{results_dir} is not a valid entry:\n  " + "\n  ".join(problems))
+    dest = Path(root) / "entries" / identity(result)
+    if dest.exists():
+        raise LeaderboardError(f"{dest} exists; entries are immutable. A new config or changed "
+                               f"method is a new method name")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.copyfile(results_dir / "result.json", tmp / "result.json")
+    read_predictions(results_dir / "predictions.parquet").to_parquet(
+        tmp / "predictions.parquet", index=False, compression="zstd")
+    tmp.rename(dest)
+    return dest
