@@ -2,21 +2,33 @@
 
 A method is a class with a frozen `Config` and `train_student(weak_labels) -> predictor`. It is
 built with a `StudentContext`: the strong rung, a trainer that accepts a custom loss, the ladder's
-intermediate rungs, the task's unlabeled text and the seed. Nothing here carries gold labels:
-`WeakLabels` holds the inputs of `student_train` and `val` with the weak model's soft labels,
-and the context holds rung specs and texts only.
+intermediate rungs, the task's unlabeled text, frozen pretrained features, unsupervised LM
+fine-tuning and the seed. Nothing here carries gold labels: `WeakLabels` holds the inputs of
+`student_train` and `val` with the weak model's soft labels, and the context holds rung specs and
+texts only. `train_student` runs in a separate process that never held a gold label
+(w2s_bench/isolate.py).
+
+Inputs are texts (binary tasks) or (text_a, text_b) pairs (pairwise tasks; p(label = 1) is the
+preference for a). A loss `loss(logits, targets, step, total_steps)` acts on 2-way logits and
+soft targets p(label = 1), so it serves both kinds.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 
 from w2s_bench.specs import Frozen, RungSpec
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce, soft_ce_loss
 
 __all__ = ["Labeled", "WeakLabels", "StudentContext", "Method", "TrainedClassifier", "soft_ce",
-           "soft_ce_loss"]
+           "soft_ce_loss", "flat_texts"]
+
+
+def flat_texts(texts) -> list[str]:
+    """Texts of binary inputs, or both texts of every pair."""
+    return [t for x in texts for t in (x if isinstance(x, tuple) else (x,))]
 
 
 @dataclass(frozen=True)
@@ -31,14 +43,28 @@ class StudentContext:
     strong: RungSpec
     intermediate: tuple[RungSpec, ...]  # the ladder's rungs strictly between weak and strong
     largest_student: bool  # the strong rung is the ladder's largest
-    unlabeled_texts: tuple[str, ...]  # student_train + val inputs, no labels
+    unlabeled_texts: tuple  # student_train + val inputs (texts or pairs), no labels
     seed: int
 
     def train(self, train: Labeled, val: Labeled, loss=soft_ce_loss, rung: RungSpec | None = None,
-              desc: str = "student") -> TrainedClassifier:
+              desc: str = "student", init: dict | None = None) -> TrainedClassifier:
         """Fine-tune `rung` (default: the strong rung) on soft targets with `loss`, selecting the
-        checkpoint on `val` as the protocol asks."""
-        return fit(rung or self.strong, train, val, seed=self.seed, loss=loss, desc=desc)
+        checkpoint on `val` as the protocol asks; `init`: backbone weights to start from."""
+        return fit(rung or self.strong, train, val, seed=self.seed, loss=loss, desc=desc, init=init)
+
+    def pretrained_features(self, texts, rung: RungSpec | None = None) -> np.ndarray:
+        """Frozen pretrained features of `rung` (default: strong): the pooled representation its
+        head would read, one row per input (a pair: features of a minus features of b)."""
+        from w2s_bench.models import build_classifier
+        rung = rung or self.strong
+        return TrainedClassifier(build_classifier(rung, seed=0), rung).features(texts)
+
+    def lm_finetune(self, texts, epochs: int = 1, lr: float | None = None,
+                    rung: RungSpec | None = None) -> dict:
+        """Unsupervised LM fine-tuning (masked LM for encoders, causal LM for decoders) of `rung`
+        on `texts`; returns backbone weights to pass as `train(..., init=...)`."""
+        from w2s_bench.lm import lm_finetune
+        return lm_finetune(rung or self.strong, flat_texts(texts), seed=self.seed, epochs=epochs, lr=lr)
 
 
 class Method:

@@ -22,7 +22,7 @@ def cmd_evaluate(args) -> int:
     res = evaluate(method=args.method, suite=args.suite, ladder=args.ladder,
                    pairs=parse_pairs(args.pairs), seeds=args.seeds, limit=args.limit,
                    tasks=args.tasks.split(",") if args.tasks else None, out=args.out,
-                   cache_dir=args.cache_dir)
+                   cache_dir=args.cache_dir, ceiling=args.ceiling)
     t = res["per_pair"]
     rows = [[r.task, r.pair, r.seeds, f"{r.weak_acc:.3f}", f"{r.ceiling_acc:.3f}",
              f"{r.student_acc:.3f}", fmt_ci(r.pgr_acc, r.pgr_acc_ci),
@@ -32,6 +32,7 @@ def cmd_evaluate(args) -> int:
                  fmt_ci(s.pgr_acc, s.pgr_acc_ci), fmt_ci(s.pgr_auroc, s.pgr_auroc_ci)])
     r = res["result"]
     print(f"\n{r.method} on {r.suite} (ladder {r.ladder}), seeds {r.seeds}"
+          + (", generative ceiling" if r.ceiling == "generative" else "")
           + (f", --limit {r.limit} (smoke run)" if r.limit else ""))
     print(tabulate(rows, headers=["task", "pair", "seeds", "weak acc", "ceiling acc", "student acc",
                                   "PGR (acc)", "PGR (AUROC)"], tablefmt="github"))
@@ -45,6 +46,13 @@ def cmd_report(args) -> int:
     from w2s_bench.report import write_report
     print(f"wrote {write_report(args.results)}")
     return 0
+
+
+def cmd_check_method(args) -> int:
+    from w2s_bench.check import check_method, report
+    checks, context = check_method(args.name)
+    print(report(args.name, checks, context))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def cmd_list(args) -> int:
@@ -152,11 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     e.add_argument("--out", help="results directory (default w2s-results/SUITE_LADDER_METHOD)")
     e.add_argument("--cache-dir", help="stage cache (default $W2S_BENCH_HOME/cache)")
+    e.add_argument("--ceiling", default="standard", choices=["standard", "generative"],
+                   help="the ceiling PGR is measured against: strong on gold, or strong after "
+                        "unsupervised LM fine-tuning on the task's inputs, then gold (recorded)")
     e.set_defaults(fn=cmd_evaluate)
 
     r = sub.add_parser("report", help="markdown page for a run: PGR, mistake imitation, saliency, plots")
     r.add_argument("results", help="a results directory written by `w2s-bench evaluate`")
     r.set_defaults(fn=cmd_report)
+
+    c = sub.add_parser("check-method", help="check a method's contract in seconds; prints a markdown "
+                                            "report for its pull request")
+    c.add_argument("name", help="registered method (w2s-bench list methods)")
+    c.set_defaults(fn=cmd_check_method)
 
     ls = sub.add_parser("list", help="list tasks, methods, ladders or suites")
     ls.add_argument("what", choices=["tasks", "methods", "ladders", "suites"])

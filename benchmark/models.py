@@ -92,6 +92,29 @@ def build_classifier(rung: RungSpec, seed: int) -> Classifier:
     return model
 
 
+def backbone_base(model: Classifier) -> nn.Module:
+    """The pretrained transformer under the head (under the LoRA wrapper if any)."""
+    bb = model.backbone
+    return bb.get_base_model() if hasattr(bb, "get_base_model") else bb
+
+
+def base_parameters(model: Classifier) -> dict[str, nn.Parameter]:
+    """The backbone's parameters under their plain names (LoRA's `.base_layer` removed)."""
+    return {n.replace(".base_layer.", "."): p for n, p in backbone_base(model).named_parameters()
+            if "lora_" not in n}
+
+
+def apply_init(model: Classifier, init: dict[str, torch.Tensor]) -> None:
+    """Start from other backbone weights (e.g. after unsupervised LM fine-tuning)."""
+    params = base_parameters(model)
+    unknown = set(init) - set(params)
+    if unknown:
+        raise RuntimeError(f"init weights do not fit the backbone: {sorted(unknown)[:3]}")
+    with torch.no_grad():
+        for name, value in init.items():
+            params[name].copy_(value.to(params[name].dtype))
+
+
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """Only what training changed (head, unfrozen or LoRA weights): small to cache."""
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -102,9 +125,11 @@ def save_trained(model: nn.Module, path: Path) -> None:
     save_file({n: t.contiguous() for n, t in trainable_state(model).items()}, str(path))
 
 
-def load_trained(rung: RungSpec, path: Path) -> Classifier:
+def load_trained(rung: RungSpec, path: Path, init_path: Path | None = None) -> Classifier:
     from safetensors.torch import load_file
     model = build_classifier(rung, seed=0)
+    if init_path is not None and Path(init_path).exists():
+        apply_init(model, load_file(str(init_path)))
     state = load_file(str(path))
     missing = set(trainable_state(model)) - set(state)
     if missing:

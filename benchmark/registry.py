@@ -10,6 +10,15 @@ from w2s_bench.specs import LadderSpec, SpecError, SuiteSpec, load_toml
 METHODS = {
     "naive": "w2s_bench.methods.naive:Naive",
     "aux_conf": "w2s_bench.methods.aux_conf:AuxConf",
+    "bootstrap": "w2s_bench.methods.bootstrap:Bootstrap",
+    "generative": "w2s_bench.methods.generative:Generative",
+    "product": "w2s_bench.methods.product:Product",
+    "kl": "w2s_bench.methods.kl:KL",
+    "entropy": "w2s_bench.methods.entropy:Entropy",
+    "window": "w2s_bench.methods.window:Window",
+    "s2s": "w2s_bench.methods.s2s:S2S",
+    "probe_relabel": "w2s_bench.methods.probe_relabel:ProbeRelabel",
+    "probe_filter": "w2s_bench.methods.probe_filter:ProbeFilter",
 }
 
 HERE = Path(__file__).parent

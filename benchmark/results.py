@@ -80,6 +80,9 @@ class Result(Frozen):
     method_config: dict
     method_config_sha256: str
     protocol: ProtocolSpec
+    # which ceiling PGR is measured against: the strong rung trained on gold ("standard"), or
+    # the same after unsupervised LM fine-tuning on the task's inputs ("generative")
+    ceiling: Literal["standard", "generative"] = "standard"
     seeds: list[int]
     pairs: list[tuple[str, str]]
     limit: int | None  # examples per split when --limit was given (not a leaderboard run)

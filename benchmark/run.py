@@ -64,7 +64,7 @@ def limit_splits(splits: dict, limit: int | None) -> dict:
 def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = None,
              pairs: list[tuple[str, str]] | None = None, seeds: list[int] = (0,),
              limit: int | None = None, tasks: list[str] | None = None, out: Path | None = None,
-             cache_dir: Path | None = None, quiet: bool = False) -> dict:
+             cache_dir: Path | None = None, quiet: bool = False, ceiling: str = "standard") -> dict:
     """Run one method on a suite; write and return the result. See README for the protocol."""
     import pandas as pd
     from tqdm.auto import tqdm
@@ -88,6 +88,8 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
         if names.index(w) >= names.index(s):
             raise SpecError(f"pair {w}:{s}: the weak rung must come before the strong one in "
                             f"ladder {ladder_spec.name} ({' < '.join(names)})")
+    if ceiling not in ("standard", "generative"):
+        raise SpecError(f"--ceiling {ceiling!r}: choose 'standard' or 'generative'")
     method_cls = get_method(method)
     config = method_cls.Config()
     cache = Cache(cache_dir or home() / "cache")
@@ -110,7 +112,7 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
             for seed in seeds:
                 bar.set_postfix_str(f"{task.name} {w}->{s} seed {seed}")
                 p = run_cell(cache, task, splits, ladder_spec, ladder_spec.rung(w),
-                             ladder_spec.rung(s), seed, method, method_cls, config)
+                             ladder_spec.rung(s), seed, method, method_cls, config, ceiling)
                 scored = score_cell(gold, p.weak, p.ceiling, p.student, suite_spec.protocol.noise_floor_z)
                 diag = diagnose(gold_probe, gold, p.weak, p.ceiling, p.student, p.features, seed)
                 cells.append(Cell(task=task.name, weak_rung=w, strong_rung=s, seed=seed, **scored,
@@ -129,11 +131,12 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
         suite=suite_spec.name, ladder=ladder_spec.name, ladder_sha256=spec_hash(ladder_spec),
         method=method, method_config=config.model_dump(mode="json"),
         method_config_sha256=spec_hash({"method": method, "config": config}),
-        protocol=suite_spec.protocol, seeds=seeds, pairs=pairs, limit=limit, tasks=task_info,
+        protocol=suite_spec.protocol, ceiling=ceiling, seeds=seeds, pairs=pairs, limit=limit, tasks=task_info,
         cells=cells, summary=summary, environment=environment,
         wall_time_s=round(time.time() - t0, 1),
         created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    out = Path(out or Path("w2s-results") / f"{suite_spec.name}_{ladder_spec.name}_{method}")
+    out = Path(out or Path("w2s-results") / f"{suite_spec.name}_{ladder_spec.name}_{method}"
+               + ("_generative-ceiling" if ceiling == "generative" else ""))
     write_results(out, result, per_pair, pd.concat(pred_frames, ignore_index=True))
     return {"result": result, "per_pair": per_pair, "per_task": per_task, "suite": suite_row,
             "out": out, "computed": dict(cache.computed)}

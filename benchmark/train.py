@@ -3,6 +3,12 @@
 `fit(rung, train, val, loss, seed)` trains a rung's classifier on soft targets (probability of
 class 1) and keeps the weights that score best on `val` (AUROC against the val targets made
 hard at 0.5: gold labels for weak models and ceilings, weak labels for students).
+
+An input is a text (binary tasks) or a pair of texts (a, b) (pairwise tasks: reward modeling,
+chess). For a pair the model scores each text with the scalar reward r = z1 - z0 of its 2-way
+head, and the pair's logits are [0, r(a) - r(b)]: p(label = 1) = σ(r(a) - r(b)), the preference
+for a, and soft cross-entropy on it is -log σ(r_chosen - r_rejected) for a hard label. So every
+loss written on 2-way logits works on both kinds unchanged.
 """
 from __future__ import annotations
 
@@ -15,14 +21,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from w2s_bench.models import build_classifier, load_tokenizer, load_trained, save_trained
+from w2s_bench.models import (apply_init, base_parameters, build_classifier, load_tokenizer,
+                              load_trained, save_trained)
 from w2s_bench.specs import RungSpec
 
 
 @dataclass(frozen=True)
 class Labeled:
     """Inputs with soft targets p(label = 1). What a method sees holds weak labels only."""
-    texts: tuple[str, ...]
+    texts: tuple  # of str, or of (str, str) pairs
     targets: np.ndarray
 
     def __post_init__(self):
@@ -41,9 +48,42 @@ def soft_ce_loss(logits, target, step, total_steps):
     return soft_ce(logits, target)
 
 
-def _encode(rung: RungSpec, texts) -> list[list[int]]:
+def _is_pair(items) -> bool:
+    return len(items) > 0 and isinstance(items[0], tuple)
+
+
+def _encode(rung: RungSpec, texts) -> list:
+    """Token ids per input: a list of ids, or a tuple (ids_a, ids_b) for a pair."""
     tok = load_tokenizer(rung)
-    return tok(list(texts), truncation=True, max_length=rung.max_length)["input_ids"]
+    texts = list(texts)
+    if not _is_pair(texts):
+        return tok(texts, truncation=True, max_length=rung.max_length)["input_ids"]
+    flat = tok([t for pair in texts for t in pair], truncation=True,
+               max_length=rung.max_length)["input_ids"]
+    return list(zip(flat[0::2], flat[1::2]))
+
+
+def _length(x) -> int:
+    return max(len(x[0]), len(x[1])) if isinstance(x, tuple) else len(x)
+
+
+def _both(items: list) -> list:
+    """The sequences of a batch: as they are, or all a's then all b's for pairs."""
+    return [a for a, _ in items] + [b for _, b in items] if _is_pair(items) else items
+
+
+def _logits(model, items: list, pad_id: int) -> torch.Tensor:
+    z = model(*_collate(_both(items), pad_id))
+    if not _is_pair(items):
+        return z
+    r = z[:, 1] - z[:, 0]
+    d = r[:len(items)] - r[len(items):]
+    return torch.stack([torch.zeros_like(d), d], dim=1)
+
+
+def _pooled(model, items: list, pad_id: int) -> torch.Tensor:
+    h = model.pooled(*_collate(_both(items), pad_id))
+    return h[:len(items)] - h[len(items):] if _is_pair(items) else h
 
 
 def length_sorted_batches(lengths, batch_size: int, gen: torch.Generator | None) -> list[list[int]]:
@@ -72,23 +112,22 @@ def _collate(ids: list[list[int]], pad_id: int):
 
 
 @torch.no_grad()
-def _batched(fn, rung: RungSpec, ids: list[list[int]], desc: str | None = None) -> np.ndarray:
-    """fn(input_ids, mask) over length-sorted batches, rows back in input order."""
+def _batched(fn, rung: RungSpec, ids: list, desc: str | None = None) -> np.ndarray:
+    """fn(model inputs of a batch, pad id) over length-sorted batches, rows back in input order."""
     pad = load_tokenizer(rung).pad_token_id
     out = None
-    batches = length_sorted_batches([len(x) for x in ids], rung.batch_size * 4, None)
+    batches = length_sorted_batches([_length(x) for x in ids], rung.batch_size * 4, None)
     for b in tqdm(batches, desc=desc, disable=desc is None, leave=False):
-        input_ids, mask = _collate([ids[i] for i in b], pad)
-        y = fn(input_ids, mask).double().numpy()
+        y = fn([ids[i] for i in b], pad).double().numpy()
         if out is None:
             out = np.zeros((len(ids), *y.shape[1:]), dtype=np.float64)
         out[b] = y
     return out
 
 
-def _predict(model, rung: RungSpec, ids: list[list[int]], desc: str | None = None) -> np.ndarray:
+def _predict(model, rung: RungSpec, ids: list, desc: str | None = None) -> np.ndarray:
     model.eval()
-    return _batched(lambda i, m: torch.softmax(model(i, m), dim=1)[:, 1], rung, ids, desc)
+    return _batched(lambda b, pad: torch.softmax(_logits(model, b, pad), dim=1)[:, 1], rung, ids, desc)
 
 
 def _selection_score(probs: np.ndarray, targets: np.ndarray) -> float:
@@ -102,8 +141,10 @@ def _selection_score(probs: np.ndarray, targets: np.ndarray) -> float:
 class TrainedClassifier:
     """What the trainer returns: a predictor that maps texts to p(label = 1); saveable."""
 
-    def __init__(self, model, rung: RungSpec, history: list[dict] | None = None):
+    def __init__(self, model, rung: RungSpec, history: list[dict] | None = None,
+                 init: dict | None = None):
         self.model, self.rung, self.history = model, rung, history or []
+        self.init = init  # backbone weights training started from, if not the pretrained ones
 
     def predict(self, texts, desc: str | None = None) -> np.ndarray:
         return _predict(self.model, self.rung, _encode(self.rung, texts), desc)
@@ -111,20 +152,32 @@ class TrainedClassifier:
     def features(self, texts, desc: str | None = None) -> np.ndarray:
         """The pooled representation the head reads, one row per text."""
         self.model.eval()
-        return _batched(self.model.pooled, self.rung, _encode(self.rung, texts), desc)
+        return _batched(lambda b, pad: _pooled(self.model, b, pad), self.rung,
+                        _encode(self.rung, texts), desc)
 
     def save(self, folder: Path) -> None:
         save_trained(self.model, Path(folder) / "weights.safetensors")
+        if self.init:  # what training left frozen but the init changed
+            from safetensors.torch import save_file
+            trained = {id(p) for p in self.model.parameters() if p.requires_grad}
+            base = base_parameters(self.model)
+            kept = {n: base[n].detach().contiguous() for n in self.init if id(base[n]) not in trained}
+            if kept:
+                save_file(kept, str(Path(folder) / "init.safetensors"))
 
     @classmethod
     def load(cls, folder: Path, rung: RungSpec) -> "TrainedClassifier":
-        return cls(load_trained(rung, Path(folder) / "weights.safetensors"), rung)
+        folder = Path(folder)
+        return cls(load_trained(rung, folder / "weights.safetensors", folder / "init.safetensors"), rung)
 
 
 def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_loss,
-        desc: str = "train", evals_per_epoch: int = 2) -> TrainedClassifier:
+        desc: str = "train", evals_per_epoch: int = 2, init: dict | None = None) -> TrainedClassifier:
+    """Train `rung` (from its pretrained weights, or from backbone weights `init`)."""
     torch.manual_seed(seed)
     model = build_classifier(rung, seed)
+    if init:
+        apply_init(model, init)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=rung.lr, weight_decay=rung.weight_decay)
     train_ids, val_ids = _encode(rung, train.texts), _encode(rung, val.texts)
@@ -140,10 +193,9 @@ def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_lo
     best, best_state, history, step = -math.inf, None, [], 0
     bar = tqdm(total=total, desc=desc, leave=False)
     for epoch in range(rung.epochs):
-        for i, b in enumerate(length_sorted_batches([len(x) for x in train_ids], rung.batch_size, gen)):
+        for i, b in enumerate(length_sorted_batches([_length(x) for x in train_ids], rung.batch_size, gen)):
             model.train()
-            input_ids, mask = _collate([train_ids[j] for j in b], pad)
-            value = loss(model(input_ids, mask), targets[b], step, total)
+            value = loss(_logits(model, [train_ids[j] for j in b], pad), targets[b], step, total)
             if not torch.isfinite(value):
                 raise FloatingPointError(f"{desc}: loss became {value.item()} at step {step}")
             opt.zero_grad(set_to_none=True)
@@ -164,4 +216,4 @@ def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_lo
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
-    return TrainedClassifier(model.eval(), rung, history)
+    return TrainedClassifier(model.eval(), rung, history, init=init)

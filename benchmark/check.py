@@ -1,0 +1,128 @@
+"""`w2s-bench check-method NAME`: a method's contract, checked in seconds, as a markdown report.
+
+Runs the method on a tiny real task (rotten_tomatoes, 40 examples per split) with the pocket
+ladder's smallest rungs (L1 -> L3, so bootstrap has an intermediate rung) and checks:
+
+1. it imports nothing of the harness but `w2s_bench.api` (and other methods);
+2. its config is a frozen, strict model whose hash is stable and recorded;
+3. it trains and returns a probability in [0, 1] for every test example;
+4. it is deterministic for a seed (trained twice, identical predictions);
+5. it never reads gold labels (it runs sealed — isolate.py — and no blocked read was tried).
+
+The report is what a contributor pastes into the pull request that adds the method.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ALLOWED_PREFIXES = ("w2s_bench.api", "w2s_bench.methods")
+TASK, PAIR, LIMIT, SEED = "rotten_tomatoes", ("L1", "L3"), 40, 0
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def harness_imports(method_cls) -> list[str]:
+    """w2s_bench modules the method's file imports beyond the method API."""
+    tree = ast.parse(inspect.getsource(inspect.getmodule(method_cls)))
+    found = []
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        found += [n for n in names if n.startswith("w2s_bench") and not n.startswith(ALLOWED_PREFIXES)]
+    return sorted(set(found))
+
+
+def _student_run(cache, task, splits, ladder, name, cls, config):
+    from w2s_bench.stages import run_cell
+    for stage in ("student", "student_pred", "features"):  # retrain the student, keep weak/ceiling
+        shutil.rmtree(cache.root / stage, ignore_errors=True)
+    return run_cell(cache, task, splits, ladder, ladder.rung(PAIR[0]), ladder.rung(PAIR[1]), SEED,
+                    name, cls, config)
+
+
+def check_method(name: str) -> tuple[list[Check], str]:
+    from w2s_bench.registry import get_method, load_ladder
+    from w2s_bench.run import limit_splits
+    from w2s_bench.scoring import score_cell
+    from w2s_bench.specs import spec_hash
+    from w2s_bench.stages import Cache, MethodError
+    from w2s_bench.tasks import load_splits, load_task
+
+    cls = get_method(name)
+    checks: list[Check] = []
+
+    bad = harness_imports(cls)
+    checks.append(Check("imports only the method API", not bad,
+                        "w2s_bench.api (+ other methods)" if not bad else
+                        f"imports {', '.join(bad)}: a method may import only w2s_bench.api"))
+    try:
+        config = cls.Config()
+        h1, h2 = spec_hash({"method": name, "config": config}), spec_hash({"method": name, "config": cls.Config()})
+        frozen = config.model_config.get("frozen") and config.model_config.get("extra") == "forbid"
+        ok = h1 == h2 and bool(frozen)
+        checks.append(Check("config frozen, strict and hashed", ok,
+                            f"sha256 {h1[:16]}… {config.model_dump(mode='json')}" if ok else
+                            "Config must subclass Method.Config (frozen, extra='forbid') with defaults"))
+    except Exception as e:  # noqa: BLE001 - reported as a failed check
+        checks.append(Check("config frozen, strict and hashed", False, f"{type(e).__name__}: {e}"))
+        return checks, ""
+
+    task = load_task(TASK)
+    splits = limit_splits(load_splits(task), LIMIT)
+    ladder = load_ladder("pocket")
+    gold = np.array([r["label"] for r in splits["test"]])
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="w2s-check-") as d:
+        cache = Cache(Path(d))
+        try:
+            first = _student_run(cache, task, splits, ladder, name, cls, config)
+        except MethodError as e:
+            gold_read = "tried to read" in str(e) or "may not read" in str(e)
+            checks.append(Check("trains and predicts every test example", gold_read, str(e)
+                                if not gold_read else "(not reached)"))
+            checks.append(Check("never reads gold labels", not gold_read, str(e) if gold_read else
+                                "(not reached)"))
+            return checks, ""
+        p = first.student
+        checks.append(Check("trains and predicts every test example", True,
+                            f"{len(p)} probabilities in [{p.min():.3f}, {p.max():.3f}]"))
+        second = _student_run(cache, task, splits, ladder, name, cls, config)
+        diff = float(np.max(np.abs(second.student - p)))
+        checks.append(Check("deterministic for a seed", diff == 0.0,
+                            "two trainings, identical predictions" if diff == 0.0 else
+                            f"two trainings with seed {SEED} differ by up to {diff:.2e}: seed every "
+                            f"random choice from ctx.seed"))
+        checks.append(Check("never reads gold labels", True,
+                            "ran sealed: no gold in its process, no blocked read attempted"))
+        scored = score_cell(gold, first.weak, first.ceiling, p, 1.0)
+    context = (f"{TASK}, {LIMIT} examples per split, pair {PAIR[0]} -> {PAIR[1]}, seed {SEED}: "
+               f"weak acc {scored['weak']['accuracy']:.3f}, ceiling acc {scored['ceiling']['accuracy']:.3f}, "
+               f"student acc {scored['student']['accuracy']:.3f} (a smoke run: numbers mean nothing); "
+               f"{time.time() - t0:.0f} s")
+    return checks, context
+
+
+def report(name: str, checks: list[Check], context: str) -> str:
+    lines = [f"### `w2s-bench check-method {name}`", "", "| check | result | detail |",
+             "| --- | --- | --- |"]
+    lines += [f"| {c.name} | {'ok' if c.ok else '**FAIL**'} | {c.detail.replace('|', '/')} |"
+              for c in checks]
+    if context:
+        lines += ["", context]
+    passed = all(c.ok for c in checks)
+    lines += ["", "All checks passed." if passed else
+              f"Failed: {', '.join(c.name for c in checks if not c.ok)} (method {name!r})."]
+    return "\n".join(lines)
