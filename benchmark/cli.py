@@ -84,6 +84,10 @@ def cmd_validate(args) -> int:
     for name in task_names():
         def task_check(name=name):
             spec = load_task(name)
+            from w2s_bench.specs import HubSource
+            if isinstance(spec.source, HubSource) and not spec.split_sha256 and not args.print_hashes:
+                return ("hub source, split hashes not frozen yet: on a host with the hub run "
+                        "`w2s-bench validate --print-hashes` and copy them into the spec")
             if args.print_hashes:
                 splits = load_splits(spec, verify=False)
                 return "\n[split_sha256]\n" + "\n".join(f'{k} = "{split_hash(v)}"' for k, v in splits.items())
@@ -105,6 +109,34 @@ def cmd_validate(args) -> int:
         check(f"method {name}", lambda name=name: registry.get_method(name) and None)
     print("all specs valid" if not failures else f"{failures} spec(s) failed")
     return 1 if failures else 0
+
+
+def cmd_audit(args) -> int:
+    """Label-leak audit (w2s_bench.audit): a format-only baseline per task must sit at chance."""
+    from w2s_bench import registry
+    from w2s_bench.audit import audit_task, table
+    from w2s_bench.tasks import load_task, task_names
+    names = (task_names() if args.all else args.tasks.split(",") if args.tasks
+             else registry.load_suite(args.suite).tasks)
+    results, skipped = [], []
+    for name in names:
+        spec = load_task(name)
+        try:
+            results.append(audit_task(spec, tolerance=args.tolerance))
+        except OSError as e:  # e.g. a hub task on an offline host
+            skipped.append(f"{name} (source unavailable: {e})")
+    if results:
+        print(table(results))
+    for s in skipped:
+        print(f"not audited: {s}")
+    bad = [r for r in results if not r["within"]]
+    for r in bad:
+        print(f"FAIL  {r['task']}: format-only accuracy {r['accuracy']:.3f} vs chance "
+              f"{r['chance']:.3f} (tolerance ±{args.tolerance:.2f}; cues: "
+              f"{', '.join(r['top_features'])}); fix the format and freeze it as a new task "
+              f"{r['task']}.v2 (the frozen {r['task']} stays loadable)")
+    print(f"{len(results) - len(bad)}/{len(results)} audited task(s) within ±{args.tolerance:.2f} of chance")
+    return 1 if bad else 0
 
 
 def cmd_leaderboard(args) -> int:
@@ -182,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--print-hashes", action="store_true",
                    help="print each task's split hashes instead of checking them (for new specs)")
     v.set_defaults(fn=cmd_validate)
+
+    au = sub.add_parser("audit", help="label-leak audit: a format-only baseline (lengths, punctuation, "
+                                      "...) per task must sit within ±3 points of chance")
+    au.add_argument("--suite", default="pocket", help="audit this suite's tasks (default pocket)")
+    au.add_argument("--tasks", help="comma-separated task names instead of a suite")
+    au.add_argument("--all", action="store_true", help="every shipped task (w2s-bench list tasks)")
+    au.add_argument("--tolerance", type=float, default=0.03, help="allowed |accuracy - chance|")
+    au.set_defaults(fn=cmd_audit)
 
     lb = sub.add_parser("leaderboard", help="build, verify or add to leaderboard/ (see CONTRIBUTING.md)")
     lb.add_argument("action", choices=["build", "verify", "add", "schema"],

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SPLITS = ("weak_train", "student_train", "val", "test")
 
@@ -60,18 +60,29 @@ class HubSource(Frozen):
     split: str | None = None  # dataset split
 
 
-Source = Annotated[Union[WheelSource, HubSource], Field(discriminator="type")]
+class FileSource(Frozen):
+    """A data file committed with the tasks (e.g. the chess puzzles), path relative to tasks/,
+    pinned by sha256."""
+    type: Literal["file"]
+    path: str
+    sha256: str
+    format: Literal["puzzles.jsonl.gz"] = "puzzles.jsonl.gz"
+
+
+Source = Annotated[Union[WheelSource, HubSource, FileSource], Field(discriminator="type")]
 
 
 # ---- tasks ----------------------------------------------------------------------------------
 
 class FormatSpec(Frozen):
-    """How source rows become (text, label, group) examples; see tasks/builders.py."""
-    builder: Literal["label_column", "multiple_choice"]
-    template: str  # str.format over the row's fields (plus {answer} for multiple_choice)
+    """How source rows become (text, label, group) examples; see tasks/builders.py.
+    `pairwise` makes (text_a, text_b) pairs of the correct/chosen and a wrong/rejected candidate,
+    label 1 when a is the correct one."""
+    builder: Literal["label_column", "multiple_choice", "pairwise"]
+    template: str  # str.format over the row's fields (plus {answer} for the candidate)
     label_column: str | None = None  # label_column: the column that holds the label
     label_map: dict[str, int] | None = None  # label_column: str(value) -> 0/1; others dropped
-    choices: str | None = None  # multiple_choice: name of the answer extractor
+    choices: str | None = None  # multiple_choice, pairwise: name of the candidate extractor
     group_key: str  # column whose value groups examples (one question, one movie...)
 
 
@@ -83,12 +94,19 @@ class SplitSpec(Frozen):
 class TaskSpec(Frozen):
     name: str
     version: int
-    kind: Literal["binary"]
+    kind: Literal["binary", "pairwise"]
     description: str
     source: Source
     format: FormatSpec
     splits: SplitSpec
     split_sha256: dict[str, str] = {}  # frozen content hash of each split
+
+    @model_validator(mode="after")
+    def _kind_matches_builder(self):
+        if (self.kind == "pairwise") != (self.format.builder == "pairwise"):
+            raise ValueError(f"kind {self.kind!r} needs format.builder "
+                             f"{'pairwise' if self.kind == 'pairwise' else 'label_column or multiple_choice'}")
+        return self
 
 
 # ---- models ---------------------------------------------------------------------------------

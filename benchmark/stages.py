@@ -82,8 +82,9 @@ def key_of(*parts) -> str:
     return spec_hash([CACHE_VERSION, *parts])
 
 
-def _texts(rows: list[dict]) -> tuple[str, ...]:
-    return tuple(r["text"] for r in rows)
+def _texts(rows: list[dict]) -> tuple:
+    """Inputs of a split: texts, or (text_a, text_b) pairs for pairwise tasks."""
+    return tuple(tuple(r["text"]) if isinstance(r["text"], list) else r["text"] for r in rows)
 
 
 def _gold(rows: list[dict]) -> np.ndarray:

@@ -37,7 +37,7 @@ def board_frame(entries):
     for folder, r in entries:
         cells = [c.model_dump() for c in r.cells]
         per_pair, per_task, suite = summarize(cells)
-        common = {"suite": r.suite, "ladder": r.ladder, "method": r.method,
+        common = {"suite": r.suite, "ladder": r.ladder, "method": identity(r).name,  # + ceiling
                   "seeds": ",".join(map(str, r.seeds)), "wall_time_s": r.wall_time_s,
                   "device": r.environment.device, "method_config_sha256": r.method_config_sha256,
                   "entry": folder}

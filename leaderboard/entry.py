@@ -33,7 +33,9 @@ def default_root() -> Path:
 
 
 def identity(result) -> Path:
-    return Path(result.suite) / result.ladder / result.method
+    """suite / ladder / method, the method marked when PGR is against the generative ceiling."""
+    ceiling = "+generative-ceiling" if getattr(result, "ceiling", "standard") == "generative" else ""
+    return Path(result.suite) / result.ladder / f"{result.method}{ceiling}"
 
 
 def schema_text() -> str:

@@ -1,6 +1,7 @@
 """Sources -> examples -> frozen splits. Knows nothing of models or methods.
 
-An example is a dict {"text": str, "label": 0|1, "group": str}. Splits are made by group (every
+An example is a dict {"text": str, "label": 0|1, "group": str}; for a pairwise task "text" is a
+list [text_a, text_b] and label 1 means a is the correct (chosen) one. Splits are made by group (every
 example of one question / one movie lands in one split) with the spec's seed, and each split is
 class-balanced by undersampling to exactly size/2 examples per class.
 """
@@ -12,7 +13,7 @@ import random
 from collections import defaultdict
 
 from w2s_bench.assets import asset_path
-from w2s_bench.specs import SPLITS, HubSource, SpecError, TaskSpec, WheelSource
+from w2s_bench.specs import SPLITS, FileSource, HubSource, SpecError, TaskSpec, WheelSource
 
 
 # ---- reading sources ------------------------------------------------------------------------
@@ -29,6 +30,10 @@ def read_rows(spec: TaskSpec) -> list[dict]:
             import pandas as pd
             return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
         raise SpecError(f"task {spec.name}: a wheel source of format {src.format!r} holds no rows")
+    if isinstance(src, FileSource):
+        from w2s_bench.tasks.chess_puzzles import load_puzzles
+        from pathlib import Path
+        return load_puzzles(Path(__file__).parent / src.path, src.sha256)
     if isinstance(src, HubSource):
         import datasets
         if not src.split:
@@ -61,8 +66,37 @@ def _hellaswag(row):
     return list(row["endings"]), int(row["label"])
 
 
+def _chess(row):  # the frozen puzzles: the only winning move vs the engine's second choice
+    return [row["solution_san"], row["wrong_san"]], 0
+
+
+ASSISTANT = "\n\nAssistant:"
+
+
+def _hh_rlhf(row):
+    """Anthropic/hh-rlhf: two full transcripts sharing a prompt; split the prompt off at the last
+    Assistant turn they share, the candidates are the two final replies."""
+    chosen, rejected = row["chosen"], row["rejected"]
+    n = 0
+    while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
+        n += 1
+    cut = chosen.rfind(ASSISTANT, 0, n)
+    cut = 0 if cut < 0 else cut + len(ASSISTANT)
+    return [chosen[cut:], rejected[cut:]], 0
+
+
 CHOICES = {"sciq": _sciq, "lettered": _lettered, "social_iqa": _social_iqa, "piqa": _piqa,
-           "hellaswag": _hellaswag}
+           "hellaswag": _hellaswag, "chess": _chess, "hh_rlhf": _hh_rlhf}
+
+
+def _fields(fmt, row) -> dict:
+    """Extra template fields some sources need."""
+    if fmt.choices == "hh_rlhf":
+        cands, _ = _hh_rlhf(row)
+        return {"prompt": row["chosen"][:len(row["chosen"]) - len(cands[0])]}
+    if fmt.choices == "chess":
+        return {"moves": " ".join(row["moves_san"])}
+    return {}
 
 
 def _stable_rng(*parts) -> random.Random:
@@ -91,6 +125,19 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
             out.append({"text": fmt.template.format(**row, answer=cands[correct]), "label": 1,
                         "group": group})
             out.append({"text": fmt.template.format(**row, answer=neg), "label": 0, "group": group})
+        elif fmt.builder == "pairwise":
+            cands, correct = CHOICES[fmt.choices](row)
+            wrong = [c for j, c in enumerate(cands) if j != correct and c != cands[correct]]
+            if not wrong:
+                continue
+            fields = {**row, **_fields(fmt, row)}
+            group = str(fields.get(fmt.group_key, i))
+            rng = _stable_rng(spec.name, spec.splits.seed, group, i)
+            neg = rng.choice(wrong)
+            good, bad = (fmt.template.format(**fields, answer=a) for a in (cands[correct], neg))
+            first = rng.random() < 0.5  # balanced order: the correct one first half of the time
+            out.append({"text": [good, bad] if first else [bad, good], "label": int(first),
+                        "group": group})
     return out
 
 

@@ -23,8 +23,11 @@ def test_pocket_has_at_least_four_binary_tasks():
 
 
 def test_every_shipped_spec_loads_strictly():
+    from w2s_bench.specs import HubSource
     for name in task_names():
         spec = load_task(name)
+        if isinstance(spec.source, HubSource):
+            continue  # paper tier: hashes are frozen on a host with the hub (load refuses until then)
         assert set(spec.split_sha256) == set(SPLITS), f"{name} is not frozen"
 
 
@@ -90,3 +93,55 @@ def test_hub_source_loads_a_local_folder_in_the_hub_layout(tmp_path):
         "splits": {"seed": 0, "sizes": {"weak_train": 10, "student_train": 10, "val": 10, "test": 10}}})
     splits = load_splits(spec, verify=False)
     assert sorted(r["text"] for s in splits.values() for r in s) == sorted(f"review number {i}" for i in range(n))
+
+
+def test_pairwise_rm_proxy_is_balanced_grouped_and_frozen():
+    spec = load_task("piqa_pref")
+    splits = load_splits(spec)  # checks the frozen hashes
+    for name, rows in splits.items():
+        assert all(isinstance(r["text"], list) and len(r["text"]) == 2 for r in rows)
+        assert sum(r["label"] for r in rows) * 2 == len(rows)  # correct one first half the time
+    groups = [{r["group"] for r in rows} for rows in splits.values()]
+    assert all(not (a & b) for i, a in enumerate(groups) for b in groups[i + 1:])
+    r = splits["test"][0]
+    a, b = r["text"]
+    assert a.split(" Solution: ")[0] == b.split(" Solution: ")[0]  # same goal, two solutions
+
+
+def test_hh_rlhf_pairwise_on_a_local_parquet_in_the_hub_schema(tmp_path):
+    """Paper tier: Anthropic/hh-rlhf posed pairwise (shared prompt split off), loaded through the
+    hub path from a local folder in the same layout and schema (chosen, rejected)."""
+    import pandas as pd
+    from w2s_bench.registry import load_ladder
+    from w2s_bench.stages import _texts
+    (tmp_path / "data").mkdir()
+    rows = []
+    for i in range(40):
+        prompt = f"\n\nHuman: question {i}?\n\nAssistant: first answer.\n\nHuman: and then?\n\nAssistant:"
+        rows.append({"chosen": prompt + f" a helpful reply {i}", "rejected": prompt + f" a rude reply {i}"})
+    pd.DataFrame(rows).to_parquet(tmp_path / "data" / "test-00000-of-00001.parquet")
+    shipped = load_task("hh_rlhf")
+    assert shipped.source.id == "Anthropic/hh-rlhf" and len(shipped.source.revision) == 40
+    spec = shipped.model_copy(update={
+        "source": shipped.source.model_copy(update={"id": str(tmp_path), "revision": "main"}),
+        "splits": shipped.splits.model_copy(update={"sizes": {"weak_train": 10, "student_train": 10,
+                                                               "val": 10, "test": 10}})})
+    splits = load_splits(spec, verify=False)
+    ex = [r for rows in splits.values() for r in rows]
+    assert len(ex) == 40 and sum(r["label"] for r in ex) == 20
+    for r in ex:
+        chosen = r["text"][0] if r["label"] == 1 else r["text"][1]
+        rejected = r["text"][1] if r["label"] == 1 else r["text"][0]
+        assert chosen.endswith("a helpful reply " + r["group"].split("question ")[1].split("?")[0])
+        assert "rude" in rejected and chosen.startswith("\n\nHuman: question")
+        assert chosen.rsplit("Assistant:", 1)[0] == rejected.rsplit("Assistant:", 1)[0]  # one prompt
+    assert all(isinstance(x, tuple) for x in _texts(splits["test"]))  # pairs for the trainer
+    assert load_ladder("pocket")  # the pairs go to the same rungs as binary inputs
+
+
+def test_kind_and_builder_must_agree():
+    from w2s_bench.specs import TaskSpec
+    raw = load_task("piqa_pref").model_dump()
+    raw["kind"] = "binary"
+    with pytest.raises(Exception, match="kind 'binary' needs format.builder"):
+        TaskSpec.model_validate(raw)
