@@ -125,7 +125,11 @@ def _mp_context():
     global _context
     if _context is None:
         _context = mp.get_context("forkserver")
-        _context.set_forkserver_preload(["w2s_bench.api"])  # torch, transformers: fast forks
+        # imported once by the server (never with gold in memory), so each fork starts warm
+        _context.set_forkserver_preload(["w2s_bench.api", "w2s_bench.lm", "transformers", "peft",
+                                         "transformers.models.bert.modeling_bert",
+                                         "sklearn.metrics", "sklearn.linear_model",
+                                         "sklearn.neighbors"])
     return _context
 
 

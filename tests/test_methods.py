@@ -175,3 +175,27 @@ def test_every_method_is_registered_with_a_frozen_config():
         assert cls.name == name
         with pytest.raises(Exception):
             cls.Config(not_a_field=1)
+
+
+@pytest.fixture(scope="module")
+def pairwise_cell(tmp_path_factory):
+    from w2s_bench.run import limit_splits
+    from w2s_bench.stages import Cache
+    from w2s_bench.tasks import load_splits, load_task
+    task = load_task("piqa_pref")
+    return Cache(tmp_path_factory.mktemp("pairwise")), task, limit_splits(load_splits(task), 8)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_runs_on_a_pairwise_task(pairwise_cell, name):
+    """Losses act on the preference probability σ(r_a - r_b): every method runs on pairs."""
+    from w2s_bench.registry import load_ladder
+    from w2s_bench.stages import run_cell
+    cache, task, splits = pairwise_cell
+    ladder = load_ladder("pocket")
+    one = ladder.rung("L1").model_copy(update={"epochs": 1, "batch_size": 8})
+    rungs = [one, one.model_copy(update={"name": "L1b"}), one.model_copy(update={"name": "L1c"})]
+    ladder = ladder.model_copy(update={"rungs": rungs})  # 1-layer rungs: bootstrap has a middle one
+    cls = get_method(name)
+    p = run_cell(cache, task, splits, ladder, rungs[0], rungs[2], 0, name, cls, cls.Config())
+    assert p.student.shape == (8,) and np.all((p.student >= 0) & (p.student <= 1))
