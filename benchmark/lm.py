@@ -20,7 +20,7 @@ def lm_finetune(rung: RungSpec, texts, seed: int, epochs: int = 1, lr: float | N
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
     from w2s_bench.models import _quiet_transformers
-    from w2s_bench.train import length_sorted_batches
+    from w2s_bench.train import Optimizer, length_sorted_batches
     _quiet_transformers()
     torch.manual_seed(seed)
     encoder = rung.pooling == "mean"
@@ -42,26 +42,13 @@ def lm_finetune(rung: RungSpec, texts, seed: int, epochs: int = 1, lr: float | N
     collate = DataCollatorForLanguageModeling(tok, mlm=encoder, mlm_probability=mlm_probability,
                                               return_tensors="pt")
     ids = tok(list(texts), truncation=True, max_length=rung.max_length)["input_ids"]
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr or rung.lr, weight_decay=rung.weight_decay)
-    total = math.ceil(len(ids) / rung.batch_size) * epochs
-    warmup = int(rung.warmup_frac * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1))))
+    opt = Optimizer(model, rung, math.ceil(len(ids) / rung.batch_size) * epochs, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     model.train()
-    bar = tqdm(total=total, desc=desc, leave=False)
+    bar = tqdm(total=math.ceil(len(ids) / rung.batch_size) * epochs, desc=desc, leave=False)
     for _ in range(epochs):
         for b in length_sorted_batches([len(x) for x in ids], rung.batch_size, gen):
-            batch = collate([{"input_ids": ids[i]} for i in b])
-            loss = model(**batch).loss
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: LM loss became {loss.item()}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
+            opt.step(model(**collate([{"input_ids": ids[i]} for i in b])).loss, f"{desc} (LM)")
             bar.update(1)
     bar.close()
     if rung.lora is not None:

@@ -171,6 +171,27 @@ class TrainedClassifier:
         return cls(load_trained(rung, folder / "weights.safetensors", folder / "init.safetensors"), rung)
 
 
+class Optimizer:
+    """AdamW with linear warm-up then linear decay to 0 over `total` steps, gradients clipped at
+    norm 1; `step(loss)` refuses a non-finite loss."""
+
+    def __init__(self, model, rung: RungSpec, total: int, lr: float | None = None):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=lr or rung.lr, weight_decay=rung.weight_decay)
+        warmup = int(rung.warmup_frac * total)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1))))
+
+    def step(self, loss: torch.Tensor, what: str) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{what}: loss became {loss.item()}")
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.sched.step()
+
+
 def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_loss,
         desc: str = "train", evals_per_epoch: int = 2, init: dict | None = None) -> TrainedClassifier:
     """Train `rung` (from its pretrained weights, or from backbone weights `init`)."""
@@ -178,17 +199,13 @@ def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_lo
     model = build_classifier(rung, seed)
     if init:
         apply_init(model, init)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=rung.lr, weight_decay=rung.weight_decay)
     train_ids, val_ids = _encode(rung, train.texts), _encode(rung, val.texts)
     targets = torch.tensor(np.asarray(train.targets), dtype=torch.float32)
     pad = load_tokenizer(rung).pad_token_id
     gen = torch.Generator().manual_seed(seed)
     steps_per_epoch = math.ceil(len(train_ids) / rung.batch_size)
     total = steps_per_epoch * rung.epochs
-    warmup = int(rung.warmup_frac * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1))))
+    opt = Optimizer(model, rung, total)
     eval_at = {round(steps_per_epoch * (k + 1) / evals_per_epoch) for k in range(evals_per_epoch)}
     best, best_state, history, step = -math.inf, None, [], 0
     bar = tqdm(total=total, desc=desc, leave=False)
@@ -196,13 +213,7 @@ def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_lo
         for i, b in enumerate(length_sorted_batches([_length(x) for x in train_ids], rung.batch_size, gen)):
             model.train()
             value = loss(_logits(model, [train_ids[j] for j in b], pad), targets[b], step, total)
-            if not torch.isfinite(value):
-                raise FloatingPointError(f"{desc}: loss became {value.item()} at step {step}")
-            opt.zero_grad(set_to_none=True)
-            value.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
+            opt.step(value, f"{desc} at step {step}")
             step += 1
             bar.update(1)
             if i + 1 in eval_at:

@@ -38,6 +38,7 @@ class AuxConfLoss:
 
 class AuxConf(Method):
     name = "aux_conf"
+    loss = AuxConfLoss  # (alpha_max, warmup_frac) -> loss
 
     class Config(Method.Config):
         alpha_max: float = 0.5
@@ -48,4 +49,4 @@ class AuxConf(Method):
         c = self.config
         alpha = c.alpha_max_largest if self.ctx.largest_student else c.alpha_max
         return self.ctx.train(weak_labels.train, weak_labels.val,
-                              loss=AuxConfLoss(alpha, c.warmup_frac))
+                              loss=self.loss(alpha, c.warmup_frac))

@@ -10,8 +10,8 @@ implement what the name says, the entropy term with its gradient.
 """
 import torch
 
-from w2s_bench.api import Method, soft_ce
-from w2s_bench.methods.aux_conf import alpha_at
+from w2s_bench.api import soft_ce
+from w2s_bench.methods.aux_conf import AuxConf, alpha_at
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -28,16 +28,7 @@ class EntropyLoss:
         return (1 - alpha) * soft_ce(logits, weak) + alpha * entropy(logits)
 
 
-class Entropy(Method):
+class Entropy(AuxConf):
+    """aux_conf's schedule and config, the entropy term in place of the hardened target."""
     name = "entropy"
-
-    class Config(Method.Config):
-        alpha_max: float = 0.5
-        alpha_max_largest: float = 0.75  # for the ladder's largest student
-        warmup_frac: float = 0.2
-
-    def train_student(self, weak_labels):
-        c = self.config
-        alpha = c.alpha_max_largest if self.ctx.largest_student else c.alpha_max
-        return self.ctx.train(weak_labels.train, weak_labels.val,
-                              loss=EntropyLoss(alpha, c.warmup_frac))
+    loss = EntropyLoss

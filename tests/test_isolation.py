@@ -4,7 +4,6 @@ spec/data, finds nothing, and the stage fails naming the blocked read it tried."
 import json
 import re
 
-import numpy as np
 import pytest
 
 from w2s_bench.registry import load_ladder
