@@ -66,8 +66,11 @@ def _hellaswag(row):
     return list(row["endings"]), int(row["label"])
 
 
-def _chess(row):  # the frozen puzzles: the only winning move vs the engine's second choice
-    return [row["solution_san"], row["wrong_san"]], 0
+def _chess(row):
+    """The frozen puzzles: the only winning move vs the engine's second choice, in UCI (e2e4):
+    SAN would mark captures, checks and piece moves ('x', '+', 'N'), a format cue the audit
+    catches (a format-only baseline reads SAN pairs at 0.77)."""
+    return [row["solution_uci"], row["wrong_uci"]], 0
 
 
 ASSISTANT = "\n\nAssistant:"
@@ -94,8 +97,8 @@ def _fields(fmt, row) -> dict:
     if fmt.choices == "hh_rlhf":
         cands, _ = _hh_rlhf(row)
         return {"prompt": row["chosen"][:len(row["chosen"]) - len(cands[0])]}
-    if fmt.choices == "chess":
-        return {"moves": " ".join(row["moves_san"])}
+    if fmt.choices == "chess":  # puzzle ids are s<seed>g<game>p<ply>: one group per game
+        return {"moves": " ".join(row["moves_san"]), "game": row["id"].rsplit("p", 1)[0]}
     return {}
 
 
