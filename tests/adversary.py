@@ -67,3 +67,12 @@ class Adversary(Method):
         with open(c.findings, "w") as f:
             json.dump(found, f)
         return self.ctx.train(weak_labels.train, weak_labels.val)
+
+
+class NaNLoss(Method):
+    """A broken method: its loss is NaN from the first step."""
+    name = "nan_loss"
+
+    def train_student(self, weak_labels):
+        return self.ctx.train(weak_labels.train, weak_labels.val,
+                              loss=lambda logits, weak, step, total: logits.sum() * float("nan"))

@@ -1,0 +1,35 @@
+"""`w2s-bench check-method`: a good method passes every check; a broken one gets a report naming
+the method and the failing check."""
+from w2s_bench import registry
+from w2s_bench.check import check_method, harness_imports, report
+from w2s_bench.cli import main
+
+from adversary import NaNLoss
+from cheater import Cheater
+
+
+def test_naive_passes_every_check(capsys):
+    assert main(["check-method", "naive"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### `w2s-bench check-method naive`")
+    for check in ("imports only the method API", "config frozen, strict and hashed",
+                  "trains and predicts every test example", "deterministic for a seed",
+                  "never reads gold labels"):
+        assert f"| {check} | ok |" in out
+    assert "All checks passed." in out
+
+
+def test_nan_loss_is_reported_with_the_method_and_the_check(monkeypatch):
+    monkeypatch.setattr(registry, "get_method", lambda name: NaNLoss)
+    checks, _ = check_method("nan_loss")
+    failed = [c for c in checks if not c.ok]
+    assert [c.name for c in failed] == ["trains and predicts every test example"]
+    assert "method 'nan_loss' failed" in failed[0].detail and "loss became nan" in failed[0].detail
+    text = report("nan_loss", checks, "")
+    assert "**FAIL**" in text and "Failed: trains and predicts every test example (method 'nan_loss')" in text
+
+
+def test_importing_the_harness_is_flagged():
+    assert harness_imports(Cheater) == ["w2s_bench.tasks"]
+    assert harness_imports(NaNLoss) == []
+    assert harness_imports(registry.get_method("entropy")) == []  # other methods are allowed
