@@ -49,6 +49,13 @@ def _sciq(row):
     return [row["correct_answer"], row["distractor1"], row["distractor2"], row["distractor3"]], 0
 
 
+def _sciq_lower(row):
+    """sciq.v2: every candidate lowercased. In SciQ no correct answer has a capital letter while
+    some distractors do ("DNA", "Mars"): a format cue the audit reads (sciq: 0.550)."""
+    cands, correct = _sciq(row)
+    return [c.lower() for c in cands], correct
+
+
 def _lettered(row):  # ARC, CommonsenseQA, OpenBookQA: choices {text, label}, answerKey
     labels = list(row["choices"]["label"])
     return list(row["choices"]["text"]), labels.index(row["answerKey"])
@@ -88,7 +95,7 @@ def _hh_rlhf(row):
     return [chosen[cut:], rejected[cut:]], 0
 
 
-CHOICES = {"sciq": _sciq, "lettered": _lettered, "social_iqa": _social_iqa, "piqa": _piqa,
+CHOICES = {"sciq": _sciq, "sciq_lower": _sciq_lower, "lettered": _lettered, "social_iqa": _social_iqa, "piqa": _piqa,
            "hellaswag": _hellaswag, "chess": _chess, "hh_rlhf": _hh_rlhf}
 
 
