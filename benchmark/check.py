@@ -50,7 +50,7 @@ def _student_run(cache, task, splits, ladder, name, cls, config):
     for stage in ("student", "student_pred", "features"):  # retrain the student, keep weak/ceiling
         shutil.rmtree(cache.root / stage, ignore_errors=True)
     return run_cell(cache, task, splits, ladder, ladder.rung(PAIR[0]), ladder.rung(PAIR[1]), SEED,
-                    name, cls, config)
+                    name, cls, config, features=False)
 
 
 def check_method(name: str) -> tuple[list[Check], str]:

@@ -170,10 +170,11 @@ def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
 
 def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, weak: RungSpec,
              strong: RungSpec, seed: int, method_name: str, method_cls, method_config,
-             ceiling: str = "standard") -> CellPredictions:
+             ceiling: str = "standard", features: bool = True) -> CellPredictions:
     """All stages of one task x pair x seed cell; each read from the cache when already done.
     `ceiling`: "standard" (strong rung on student_train gold) or "generative" (the same after
-    unsupervised LM fine-tuning on the task's inputs, as the generative method does)."""
+    unsupervised LM fine-tuning on the task's inputs, as the generative method does).
+    `features`: also compute the saliency-probe features (the scorer's diagnostics need them)."""
     from w2s_bench.api import StudentContext, WeakLabels
     from w2s_bench.models import build_classifier
     from w2s_bench.tasks.builders import split_hash
@@ -235,6 +236,8 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
                             {"test": _texts(splits["test"])}, smeta, who=method_name)
 
     # features for the saliency probe: the pretrained strong rung, the ceiling, the student
+    if not features:  # (check-method needs none)
+        return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"], {})
     probe_texts = {s: _texts(splits[s]) for s in ("val", "test")}
     features = {
         "pretrained": _features_stage(
