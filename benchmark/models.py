@@ -67,25 +67,33 @@ class Classifier(nn.Module):
         return self.head(self.pooled(input_ids, attention_mask)).float()
 
 
-def build_classifier(rung: RungSpec, seed: int) -> Classifier:
-    """The rung's pretrained backbone with a fresh head (initialised from `seed`)."""
+def load_pretrained(rung: RungSpec, auto_class=None):
+    """The rung's pretrained weights as `auto_class` (default AutoModel; AutoModelForMaskedLM or
+    AutoModelForCausalLM for LM fine-tuning): cut to `num_layers`, embeddings resized to the
+    tokenizer (a new pad token), word embeddings frozen if asked, wrapped in LoRA if asked."""
     from transformers import AutoModel
     _quiet_transformers()
     location, revision = model_location(rung)
     kwargs = {"num_hidden_layers": rung.num_layers} if rung.num_layers else {}
-    backbone = AutoModel.from_pretrained(location, revision=revision, dtype=DTYPES[rung.dtype],
-                                         **kwargs)
+    model = (auto_class or AutoModel).from_pretrained(location, revision=revision,
+                                                      dtype=DTYPES[rung.dtype], **kwargs)
     tok = load_tokenizer(rung)
-    if len(tok) > backbone.get_input_embeddings().weight.shape[0]:
-        backbone.resize_token_embeddings(len(tok))
-    backbone.config.pad_token_id = tok.pad_token_id
+    if len(tok) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tok))
+    model.config.pad_token_id = tok.pad_token_id
     if rung.freeze_embeddings:
-        backbone.get_input_embeddings().weight.requires_grad_(False)
+        model.get_input_embeddings().weight.requires_grad_(False)
     if rung.lora is not None:
         from peft import LoraConfig, get_peft_model
         cfg = LoraConfig(r=rung.lora.r, lora_alpha=rung.lora.alpha, lora_dropout=rung.lora.dropout,
                          target_modules=rung.lora.target_modules)
-        backbone = get_peft_model(backbone, cfg)
+        model = get_peft_model(model, cfg)
+    return model
+
+
+def build_classifier(rung: RungSpec, seed: int) -> Classifier:
+    """The rung's pretrained backbone with a fresh head (initialised from `seed`)."""
+    backbone = load_pretrained(rung)
     torch.manual_seed(seed)
     model = Classifier(backbone, backbone.config.hidden_size, rung.pooling)
     model.head.to(torch.float32)

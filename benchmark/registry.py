@@ -35,6 +35,12 @@ def get_method(name: str):
     return getattr(importlib.import_module(module), cls)
 
 
+def config_sha256(name: str, config) -> str:
+    """A method's identity in results and on the leaderboard: its name and frozen config."""
+    from w2s_bench.specs import spec_hash
+    return spec_hash({"method": name, "config": config})
+
+
 def _names(kind: str) -> list[str]:
     return sorted(p.stem for p in (HERE / kind).glob("*.toml"))
 

@@ -71,7 +71,7 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
 
     from w2s_bench.assets import home
     from w2s_bench.diagnostics import PROBE_SPLIT, diagnose
-    from w2s_bench.registry import get_method, load_ladder, load_suite
+    from w2s_bench.registry import config_sha256, get_method, load_ladder, load_suite
     from w2s_bench.results import Cell, Result, TaskInfo, write_results
     from w2s_bench.scoring import score_cell, summarize
     from w2s_bench.stages import Cache, run_cell
@@ -130,7 +130,7 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
     result = Result(
         suite=suite_spec.name, ladder=ladder_spec.name, ladder_sha256=spec_hash(ladder_spec),
         method=method, method_config=config.model_dump(mode="json"),
-        method_config_sha256=spec_hash({"method": method, "config": config}),
+        method_config_sha256=config_sha256(method, config),
         protocol=suite_spec.protocol, ceiling=ceiling, seeds=seeds, pairs=pairs, limit=limit, tasks=task_info,
         cells=cells, summary=summary, environment=environment,
         wall_time_s=round(time.time() - t0, 1),

@@ -117,6 +117,14 @@ def fmt_ci(value, half) -> str:
     return f"{value:.2f}" if half is None or math.isnan(half) else f"{value:.2f} ± {half:.2f}"
 
 
+def same_number(a, b, tol: float = 1e-9) -> bool:
+    """Equal within `tol`, where None and NaN both mean "undefined" and only equal each other."""
+    undefined = [x is None or (isinstance(x, float) and math.isnan(x)) for x in (a, b)]
+    if any(undefined):
+        return all(undefined)
+    return math.isclose(float(a), float(b), rel_tol=0, abs_tol=tol)
+
+
 def recheck(result, predictions, gold_cache: dict | None = None, tol: float = 1e-9) -> list[str]:
     """Recompute every stored per-cell number of `result` (a results.Result) from `predictions`
     (the predictions.parquet DataFrame) and the frozen gold test labels: accuracy and AUROC of
@@ -131,11 +139,6 @@ def recheck(result, predictions, gold_cache: dict | None = None, tol: float = 1e
     gold_cache = {} if gold_cache is None else gold_cache
     groups = dict(list(predictions.groupby(["task", "weak_rung", "strong_rung", "seed"], sort=False)))
     problems, seen = [], set()
-
-    def differs(a, b) -> bool:
-        if a is None or b is None:
-            return (a is None) != (b is None)
-        return not math.isclose(a, b, rel_tol=0, abs_tol=tol)
 
     for cell in result.cells:
         key = (cell.task, cell.weak_rung, cell.strong_rung, cell.seed)
@@ -166,7 +169,7 @@ def recheck(result, predictions, gold_cache: dict | None = None, tol: float = 1e
             flat += [(f"diagnostics.{who}_weak_agreement.{k}", v,
                       stored["diagnostics"][f"{who}_weak_agreement"][k]) for k, v in again.items()]
         problems += [f"{name}: stored {field} = {s!r}, recomputed from predictions {f!r}"
-                     for field, f, s in flat if differs(f, s)]
+                     for field, f, s in flat if not same_number(f, s, tol)]
     extra = set(groups) - seen
     if extra:
         problems.append(f"predictions for {len(extra)} cell(s) not in the result, e.g. {sorted(extra)[0]}")

@@ -7,7 +7,6 @@ and ladder specs, and every metric from the predictions and the frozen test labe
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from w2s_bench.specs import SpecError
@@ -82,16 +81,10 @@ def read_predictions(path: Path):
     return df
 
 
-def _close(a, b, tol=1e-9) -> bool:
-    if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
-        return (a is None or (isinstance(a, float) and math.isnan(a))) == (b is None)
-    return math.isclose(float(a), float(b), rel_tol=0, abs_tol=tol)
-
-
 def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | None, list[str]]:
     """(result or None, problems): every check that needs no git history. Messages name the file."""
     from w2s_bench import registry
-    from w2s_bench.scoring import recheck, summarize
+    from w2s_bench.scoring import recheck, same_number, summarize
     from w2s_bench.specs import spec_hash
     from w2s_bench.tasks import load_task
 
@@ -121,7 +114,7 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
             f"METHODS); add its file and registry line in the same pull request")
     else:
         config = cls.Config()
-        want = spec_hash({"method": result.method, "config": config})
+        want = registry.config_sha256(result.method, config)
         if result.method_config_sha256 != want or result.method_config != config.model_dump(mode="json"):
             bad(f"method {result.method!r} is registered with config sha256 {want[:12]}… "
                 f"{config.model_dump(mode='json')}, the entry records {result.method_config_sha256[:12]}… "
@@ -184,7 +177,7 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
         _, _, srow = summarize([c.model_dump() for c in result.cells])
         fresh = srow.iloc[0].to_dict()
         for k, v in result.summary.items():
-            if k not in fresh or not _close(fresh[k], v):
+            if k not in fresh or not same_number(fresh[k], v):
                 bad(f"summary {k} = {v!r}, recomputed from the cells {fresh.get(k)!r}")
     return result, problems
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from collections import defaultdict
 
@@ -83,16 +84,18 @@ def _chess(row):
 ASSISTANT = "\n\nAssistant:"
 
 
-def _hh_rlhf(row):
-    """Anthropic/hh-rlhf: two full transcripts sharing a prompt; split the prompt off at the last
-    Assistant turn they share, the candidates are the two final replies."""
+def _hh_prompt_end(row) -> int:
+    """Anthropic/hh-rlhf: two full transcripts sharing a prompt; it ends after the last
+    Assistant turn they share."""
     chosen, rejected = row["chosen"], row["rejected"]
-    n = 0
-    while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
-        n += 1
+    n = len(os.path.commonprefix([chosen, rejected]))
     cut = chosen.rfind(ASSISTANT, 0, n)
-    cut = 0 if cut < 0 else cut + len(ASSISTANT)
-    return [chosen[cut:], rejected[cut:]], 0
+    return 0 if cut < 0 else cut + len(ASSISTANT)
+
+
+def _hh_rlhf(row):  # the candidates are the two final replies
+    cut = _hh_prompt_end(row)
+    return [row["chosen"][cut:], row["rejected"][cut:]], 0
 
 
 CHOICES = {"sciq": _sciq, "sciq_lower": _sciq_lower, "lettered": _lettered, "social_iqa": _social_iqa, "piqa": _piqa,
@@ -102,8 +105,7 @@ CHOICES = {"sciq": _sciq, "sciq_lower": _sciq_lower, "lettered": _lettered, "soc
 def _fields(fmt, row) -> dict:
     """Extra template fields some sources need."""
     if fmt.choices == "hh_rlhf":
-        cands, _ = _hh_rlhf(row)
-        return {"prompt": row["chosen"][:len(row["chosen"]) - len(cands[0])]}
+        return {"prompt": row["chosen"][:_hh_prompt_end(row)]}
     if fmt.choices == "chess":  # puzzle ids are s<seed>g<game>p<ply>: one group per game
         return {"moves": " ".join(row["moves_san"]), "game": row["id"].rsplit("p", 1)[0]}
     return {}

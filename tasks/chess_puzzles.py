@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import gzip
-import hashlib
 import json
 import multiprocessing
 import os
@@ -57,6 +56,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from w2s_bench.assets import sha256_file
 
 BUILDER_VERSION = 1
 PUZZLE_FILE = Path(__file__).parent / "data" / "chess_puzzles.jsonl.gz"
@@ -278,10 +279,6 @@ def _worker_game(args: tuple) -> list[dict]:
     return puzzles
 
 
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 class PuzzleHashError(ValueError):
     """The puzzle file differs from the one frozen by PUZZLE_SHA256."""
 
@@ -300,7 +297,7 @@ def load_puzzles(path: str | Path = PUZZLE_FILE, sha256: str = PUZZLE_SHA256) ->
     if not path.exists():
         raise FileNotFoundError(f"{path}: no puzzle file; restore it from git "
                                 f"(`git checkout -- {path.name}`) or rebuild: {BUILD_COMMAND}")
-    got = file_sha256(path)
+    got = sha256_file(path)
     if got != sha256:
         raise PuzzleHashError(
             f"{path}: sha256 {got[:12]}... but the benchmark freezes {sha256[:12]}...; the frozen "
@@ -325,7 +322,7 @@ def main(argv=None) -> None:
     meta = build(args.count, args.seed, args.out, args.nodes, max_games=args.max_games,
                  jobs=args.jobs, cache=args.cache, log=log)
     print(f"wrote {meta['count']} puzzles from {meta['games']} games to {args.out} "
-          f"in {time.time() - t0:.0f}s; sha256 {file_sha256(args.out)}")
+          f"in {time.time() - t0:.0f}s; sha256 {sha256_file(args.out)}")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def test_builder_output_is_valid(tiny_build, stockfish):
 
 
 def test_committed_file_matches_frozen_hash_and_loads():
-    assert cp.file_sha256(cp.PUZZLE_FILE) == cp.PUZZLE_SHA256
+    assert cp.sha256_file(cp.PUZZLE_FILE) == cp.PUZZLE_SHA256
     meta, _ = cp.read_puzzle_file(cp.PUZZLE_FILE)
     puzzles = cp.load_puzzles()
     assert len(puzzles) == meta["count"] >= 500
