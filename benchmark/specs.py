@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 SPLITS = ("weak_train", "student_train", "val", "test")
 
@@ -23,6 +23,22 @@ class SpecError(ValueError):
 
 class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _omit_added_defaults(self, handler):
+        """Fields declared with `added_field` are left out while they hold their default, so
+        that adding an option to a spec class changes no existing spec's hash."""
+        data = handler(self)
+        for name, field in type(self).model_fields.items():
+            extra = field.json_schema_extra
+            if isinstance(extra, dict) and extra.get("omit_default") and getattr(self, name) == field.default:
+                data.pop(name, None)
+        return data
+
+
+def added_field(default=None):
+    """A spec field added after specs were frozen: hashed only when set (see Frozen)."""
+    return Field(default, json_schema_extra={"omit_default": True})
 
 
 def _jsonable(obj: Any) -> Any:
@@ -89,6 +105,9 @@ class FormatSpec(Frozen):
 class SplitSpec(Frozen):
     seed: int
     sizes: dict[str, int]  # weak_train / student_train / val / test -> number of examples
+    # balance the classes inside this many strata of a format-only score before splitting, so
+    # that no linear format cue (length, punctuation...) predicts the label; see builders.py
+    format_strata: int | None = added_field()
 
 
 class TaskSpec(Frozen):

@@ -153,6 +153,39 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
     return out
 
 
+# ---- format balancing -----------------------------------------------------------------------
+
+def balance_format(examples: list[dict], strata: int, template: str | None, seed: int) -> list[dict]:
+    """Keep, in each of `strata` quantile strata of a format-only score, as many examples of each
+    class as the rarer class has there (a seeded sample), in source order.
+
+    The score is a least-squares linear fit of the label on the audit's format-only features
+    (lengths, punctuation, mean word length..., standardised; w2s_bench.audit.format_features)
+    over all examples: within a stratum the classes have the same distribution of the score, so
+    no linear format cue is left for a format-only model to read. Least squares, not an iterative
+    solver: the same data give the same strata on any numpy.
+    """
+    import numpy as np
+
+    from w2s_bench.audit import format_features
+    X = format_features([ex["text"] for ex in examples], template)
+    y = np.array([ex["label"] for ex in examples], dtype=float)
+    std = X.std(0)
+    Z = np.c_[np.ones(len(X)), (X - X.mean(0)) / np.where(std > 0, std, 1)]
+    score = Z @ np.linalg.lstsq(Z, y, rcond=None)[0]
+    edges = np.quantile(score, np.linspace(0, 1, strata + 1)[1:-1])
+    by_stratum: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for i, s in enumerate(np.searchsorted(edges, score, side="right")):
+        by_stratum[int(s)][examples[i]["label"]].append(i)
+    rng = random.Random(f"{seed}:format")
+    keep = []
+    for s in sorted(by_stratum):
+        neg, pos = by_stratum[s]
+        k = min(len(neg), len(pos))
+        keep += rng.sample(neg, k) + rng.sample(pos, k)
+    return [examples[i] for i in sorted(keep)]
+
+
 # ---- splitting ------------------------------------------------------------------------------
 
 def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
@@ -162,6 +195,9 @@ def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
         raise SpecError(f"task {spec.name}: splits.sizes must name exactly {SPLITS}")
     if any(n <= 0 or n % 2 for n in sizes.values()):
         raise SpecError(f"task {spec.name}: every split size must be a positive even number")
+    if spec.splits.format_strata:
+        examples = balance_format(examples, spec.splits.format_strata, spec.format.template,
+                                  spec.splits.seed)
     by_group: dict[str, list[dict]] = defaultdict(list)
     for ex in examples:
         by_group[ex["group"]].append(ex)

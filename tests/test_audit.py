@@ -9,7 +9,8 @@ from w2s_bench.cli import main
 from w2s_bench.registry import load_suite
 from w2s_bench.tasks import load_task
 
-POCKET = load_suite("pocket").tasks + load_suite("pocket_pairwise").tasks + ["sciq.v2", "sciq_support.v2"]
+POCKET = sorted(set(load_suite("pocket").tasks + load_suite("pocket.v2").tasks
+                    + load_suite("pocket_pairwise").tasks))
 
 # Measured leaks in frozen pocket tasks. Their specs are frozen (long runs depend on them), so they
 # are not changed here; the fix is a new task NAME.v2 with a neutral format. strict=True: once a
@@ -57,6 +58,19 @@ def test_leaky_binary_task_is_caught():
     r = audit_rows("leaky", _binary(2000, 0, leak=True), _binary(2000, 1, leak=True))
     assert r["accuracy"] > 0.75 and not r["within"]
     assert r["top_features"][0] in {"chars", "words", "tokens"}
+
+
+def test_format_strata_remove_a_length_leak():
+    """balance_format (a spec's `splits.format_strata`) keeps equal class counts in each stratum
+    of a format-only score: the length leak is gone, the same rows come out every time."""
+    from w2s_bench.tasks.builders import balance_format
+    rows = _binary(4000, 0, leak=True)
+    kept = balance_format(rows, 12, None, seed=0)
+    assert kept == balance_format(rows, 12, None, seed=0)
+    assert sum(r["label"] for r in kept) * 2 == len(kept) and len(kept) < len(rows)
+    half = len(kept) // 2
+    r = audit_rows("balanced", kept[:half], kept[half:])
+    assert r["within"], r
 
 
 def test_clean_binary_task_passes():
