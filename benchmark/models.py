@@ -2,7 +2,9 @@
 first k layers if asked, with a 2-way classifier head, optionally wrapped in LoRA (peft)."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 from pathlib import Path
 
 import torch
@@ -28,10 +30,29 @@ def model_location(rung: RungSpec) -> tuple[str, str | None]:
     return src.id, src.revision
 
 
+@contextlib.contextmanager
+def _hub_errors(location: str, revision: str | None):
+    """A hub rung that cannot be loaded (offline host, unknown id or revision): one clear error."""
+    try:
+        yield
+    except OSError as e:
+        if revision is None:  # a wheel asset: its own errors are clear
+            raise
+        from w2s_bench.assets import AssetError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AssetError(
+            f"cannot load {location} at revision {revision} ({first}). HF_HUB_OFFLINE="
+            f"{os.environ.get('HF_HUB_OFFLINE', '(unset)')}; w2s-bench sets it to 1 unless it is "
+            f"set: on a host with hub access run with HF_HUB_OFFLINE=0 (the first run downloads "
+            f"the pinned revision into the hub cache), and check the ladder's id and revision"
+        ) from e
+
+
 @functools.lru_cache(maxsize=8)
 def _tokenizer(location: str, revision: str | None):
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(location, revision=revision)
+    with _hub_errors(location, revision):
+        tok = AutoTokenizer.from_pretrained(location, revision=revision)
     if tok.pad_token is None:
         # never pad with a real token (the released code padded GPT-2 with id 0, "!"): a new one
         tok.add_special_tokens({"pad_token": "<|w2s_pad|>"})
@@ -75,8 +96,9 @@ def load_pretrained(rung: RungSpec, auto_class=None):
     _quiet_transformers()
     location, revision = model_location(rung)
     kwargs = {"num_hidden_layers": rung.num_layers} if rung.num_layers else {}
-    model = (auto_class or AutoModel).from_pretrained(location, revision=revision,
-                                                      dtype=DTYPES[rung.dtype], **kwargs)
+    with _hub_errors(location, revision):
+        model = (auto_class or AutoModel).from_pretrained(location, revision=revision,
+                                                          dtype=DTYPES[rung.dtype], **kwargs)
     tok = load_tokenizer(rung)
     if len(tok) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tok))
@@ -130,7 +152,7 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_trained(model: nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
-    save_file({n: t.contiguous() for n, t in trainable_state(model).items()}, str(path))
+    save_file({n: t.cpu().contiguous() for n, t in trainable_state(model).items()}, str(path))
 
 
 def load_trained(rung: RungSpec, path: Path, init_path: Path | None = None) -> Classifier:

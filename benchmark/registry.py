@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 from w2s_bench.specs import LadderSpec, SpecError, SuiteSpec, load_toml
@@ -54,9 +55,11 @@ def suite_names() -> list[str]:
 
 
 def load_ladder(name_or_path: str) -> LadderSpec:
-    """A shipped ladder by name, or a custom ladder file (any HF model id + revision per rung)."""
+    """A shipped ladder by name, or a custom ladder file (any HF model id + revision per rung).
+    A path is an argument ending in `.toml` or holding a path separator: names may contain dots
+    (`qwen2.5`)."""
     path = Path(name_or_path)
-    if not path.suffix:
+    if not (name_or_path.endswith(".toml") or "/" in name_or_path or os.sep in name_or_path):
         path = HERE / "ladders" / f"{name_or_path}.toml"
         if not path.exists():
             raise SpecError(f"unknown ladder {name_or_path!r}; ladders: {', '.join(ladder_names())}"
