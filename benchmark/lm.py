@@ -19,10 +19,11 @@ def lm_finetune(rung: RungSpec, texts, seed: int, epochs: int = 1, lr: float | N
                 mlm_probability: float = 0.15, desc: str = "lm") -> dict[str, torch.Tensor]:
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
-    from w2s_bench.train import Optimizer, length_sorted_batches
+    from w2s_bench.train import Optimizer, device, length_sorted_batches
     torch.manual_seed(seed)
     encoder = rung.pooling == "mean"
-    model = load_pretrained(rung, AutoModelForMaskedLM if encoder else AutoModelForCausalLM)
+    dev = device()
+    model = load_pretrained(rung, AutoModelForMaskedLM if encoder else AutoModelForCausalLM).to(dev)
     tok = load_tokenizer(rung)
     collate = DataCollatorForLanguageModeling(tok, mlm=encoder, mlm_probability=mlm_probability,
                                               return_tensors="pt")
@@ -34,10 +35,11 @@ def lm_finetune(rung: RungSpec, texts, seed: int, epochs: int = 1, lr: float | N
     bar = tqdm(total=total, desc=desc, leave=False)
     for _ in range(epochs):
         for b in length_sorted_batches([len(x) for x in ids], rung.batch_size, gen):
-            opt.step(model(**collate([{"input_ids": ids[i]} for i in b])).loss, f"{desc} (LM)")
+            batch = collate([{"input_ids": ids[i]} for i in b])  # masks drawn on the CPU
+            opt.step(model(**{k: v.to(dev) for k, v in batch.items()}).loss, f"{desc} (LM)")
             bar.update(1)
     bar.close()
     lm = model.merge_and_unload() if rung.lora is not None else model
     base = lm.base_model  # e.g. BertModel inside BertForMaskedLM: the classifier's backbone
-    return {n: p.detach().clone() for n, p in base.named_parameters()
+    return {n: p.detach().cpu().clone() for n, p in base.named_parameters()
             if p.requires_grad or rung.lora is not None}  # what LM training could change

@@ -9,11 +9,18 @@ chess). For a pair the model scores each text with the scalar reward r = z1 - z0
 head, and the pair's logits are [0, r(a) - r(b)]: p(label = 1) = σ(r(a) - r(b)), the preference
 for a, and soft cross-entropy on it is -log σ(r_chosen - r_rejected) for a hard label. So every
 loss written on 2-way logits works on both kinds unchanged.
+
+Device: CUDA when available, else CPU; `W2S_BENCH_DEVICE=cpu|cuda` overrides. Batches are
+collated on the CPU and moved to the model's device; predictions come back as CPU float64 numpy.
+On CUDA the AdamW step is fused. The CPU path is unchanged by all this (same operations, same
+numbers). Rungs with `dtype = "bfloat16"` load bf16 weights (the head stays fp32, see models.py);
+attention is transformers' default, SDPA wherever the architecture supports it.
 """
 from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +31,21 @@ from tqdm.auto import tqdm
 from w2s_bench.models import (apply_init, base_parameters, build_classifier, load_tokenizer,
                               load_trained, save_trained)
 from w2s_bench.specs import RungSpec
+
+
+def device() -> torch.device:
+    """Where models train and predict: $W2S_BENCH_DEVICE (cpu or cuda), else CUDA if available."""
+    name = os.environ.get("W2S_BENCH_DEVICE", "").strip().lower()
+    if name not in ("", "cpu", "cuda"):
+        raise ValueError(f"W2S_BENCH_DEVICE={name!r}: set it to 'cpu' or 'cuda' (or unset it)")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("W2S_BENCH_DEVICE=cuda but torch sees no CUDA device; install a CUDA "
+                           "build of torch or unset W2S_BENCH_DEVICE")
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _device_of(model) -> torch.device:
+    return next(model.parameters()).device
 
 
 @dataclass(frozen=True)
@@ -73,7 +95,7 @@ def _both(items: list) -> list:
 
 
 def _logits(model, items: list, pad_id: int) -> torch.Tensor:
-    z = model(*_collate(_both(items), pad_id))
+    z = model(*_collate(_both(items), pad_id, _device_of(model)))
     if not _is_pair(items):
         return z
     r = z[:, 1] - z[:, 0]
@@ -82,7 +104,7 @@ def _logits(model, items: list, pad_id: int) -> torch.Tensor:
 
 
 def _pooled(model, items: list, pad_id: int) -> torch.Tensor:
-    h = model.pooled(*_collate(_both(items), pad_id))
+    h = model.pooled(*_collate(_both(items), pad_id, _device_of(model)))
     return h[:len(items)] - h[len(items):] if _is_pair(items) else h
 
 
@@ -101,13 +123,16 @@ def length_sorted_batches(lengths, batch_size: int, gen: torch.Generator | None)
     return batches
 
 
-def _collate(ids: list[list[int]], pad_id: int):
+def _collate(ids: list[list[int]], pad_id: int, to: torch.device | None = None):
+    """Right-padded to the batch's longest sequence (dynamic padding), on device `to`."""
     width = max(len(x) for x in ids)
     input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(ids), width), dtype=torch.long)
     for i, x in enumerate(ids):
         input_ids[i, :len(x)] = torch.tensor(x)
         mask[i, :len(x)] = 1
+    if to is not None and to.type != "cpu":
+        input_ids, mask = input_ids.to(to, non_blocking=True), mask.to(to, non_blocking=True)
     return input_ids, mask
 
 
@@ -118,7 +143,7 @@ def _batched(fn, rung: RungSpec, ids: list, desc: str | None = None) -> np.ndarr
     out = None
     batches = length_sorted_batches([_length(x) for x in ids], rung.batch_size * 4, None)
     for b in tqdm(batches, desc=desc, disable=desc is None, leave=False):
-        y = fn([ids[i] for i in b], pad).double().numpy()
+        y = fn([ids[i] for i in b], pad).double().cpu().numpy()
         if out is None:
             out = np.zeros((len(ids), *y.shape[1:]), dtype=np.float64)
         out[b] = y
@@ -143,7 +168,7 @@ class TrainedClassifier:
 
     def __init__(self, model, rung: RungSpec, history: list[dict] | None = None,
                  init: dict | None = None):
-        self.model, self.rung, self.history = model, rung, history or []
+        self.model, self.rung, self.history = model.to(device()), rung, history or []
         self.init = init  # backbone weights training started from, if not the pretrained ones
 
     def predict(self, texts, desc: str | None = None) -> np.ndarray:
@@ -161,7 +186,8 @@ class TrainedClassifier:
             from safetensors.torch import save_file
             trained = {id(p) for p in self.model.parameters() if p.requires_grad}
             base = base_parameters(self.model)
-            kept = {n: base[n].detach().contiguous() for n in self.init if id(base[n]) not in trained}
+            kept = {n: base[n].detach().cpu().contiguous() for n in self.init
+                    if id(base[n]) not in trained}
             if kept:
                 save_file(kept, str(Path(folder) / "init.safetensors"))
 
@@ -173,11 +199,16 @@ class TrainedClassifier:
 
 class Optimizer:
     """AdamW with linear warm-up then linear decay to 0 over `total` steps, gradients clipped at
-    norm 1; `step(loss)` refuses a non-finite loss."""
+    norm 1; `step(loss)` refuses a non-finite loss. Fused AdamW when the parameters are on CUDA
+    (`fused=False` turns it off; torch's default, foreach, elsewhere)."""
 
-    def __init__(self, model, rung: RungSpec, total: int, lr: float | None = None):
+    def __init__(self, model, rung: RungSpec, total: int, lr: float | None = None,
+                 fused: bool | None = None):
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(self.params, lr=lr or rung.lr, weight_decay=rung.weight_decay)
+        on_cuda = bool(self.params) and self.params[0].is_cuda
+        extra = {"fused": True} if on_cuda and fused is not False else {}
+        self.opt = torch.optim.AdamW(self.params, lr=lr or rung.lr, weight_decay=rung.weight_decay,
+                                     **extra)
         warmup = int(rung.warmup_frac * total)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1))))
@@ -192,34 +223,38 @@ class Optimizer:
         self.sched.step()
 
 
-def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_loss,
-        desc: str = "train", evals_per_epoch: int = 2, init: dict | None = None) -> TrainedClassifier:
-    """Train `rung` (from its pretrained weights, or from backbone weights `init`)."""
-    torch.manual_seed(seed)
-    model = build_classifier(rung, seed)
-    if init:
-        apply_init(model, init)
-    train_ids, val_ids = _encode(rung, train.texts), _encode(rung, val.texts)
-    targets = torch.tensor(np.asarray(train.targets), dtype=torch.float32)
-    pad = load_tokenizer(rung).pad_token_id
+def train_step(model, opt: Optimizer, items: list, targets: torch.Tensor, pad_id: int, loss,
+               step: int, total: int, what: str) -> torch.Tensor:
+    """One optimisation step on a batch of encoded inputs: what `fit` runs (and what
+    benchmarks/throughput.py times)."""
+    model.train()
+    value = loss(_logits(model, items, pad_id), targets.to(_device_of(model)), step, total)
+    opt.step(value, what)
+    return value
+
+
+def train_loop(model, rung: RungSpec, lengths: list[int], seed: int, step_fn, score_fn,
+               desc: str, evals_per_epoch: int = 2) -> list[dict]:
+    """The loop every trainer shares: `rung.epochs` epochs of shuffled length-sorted batches;
+    `step_fn(batch_indices, opt, step, total)` takes one step and returns its loss (or None);
+    `score_fn()` scores the model on val `evals_per_epoch` times per epoch, and the trainable
+    weights that scored best are restored at the end. Returns the evaluation history."""
     gen = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(len(train_ids) / rung.batch_size)
+    steps_per_epoch = math.ceil(len(lengths) / rung.batch_size)
     total = steps_per_epoch * rung.epochs
     opt = Optimizer(model, rung, total)
     eval_at = {round(steps_per_epoch * (k + 1) / evals_per_epoch) for k in range(evals_per_epoch)}
     best, best_state, history, step = -math.inf, None, [], 0
     bar = tqdm(total=total, desc=desc, leave=False)
     for epoch in range(rung.epochs):
-        for i, b in enumerate(length_sorted_batches([_length(x) for x in train_ids], rung.batch_size, gen)):
-            model.train()
-            value = loss(_logits(model, [train_ids[j] for j in b], pad), targets[b], step, total)
-            opt.step(value, f"{desc} at step {step}")
+        for i, b in enumerate(length_sorted_batches(lengths, rung.batch_size, gen)):
+            value = step_fn(b, opt, step, total)
             step += 1
             bar.update(1)
             if i + 1 in eval_at:
-                score = _selection_score(_predict(model, rung, val_ids), np.asarray(val.targets))
+                score = score_fn()
                 history.append({"step": step, "epoch": epoch, "val_score": score,
-                                "loss": value.item()})
+                                **({"loss": value.item()} if value is not None else {})})
                 if score > best:
                     best = score
                     best_state = copy.deepcopy({n: p.detach() for n, p in model.named_parameters()
@@ -227,4 +262,26 @@ def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_lo
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
+    return history
+
+
+def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_loss,
+        desc: str = "train", evals_per_epoch: int = 2, init: dict | None = None) -> TrainedClassifier:
+    """Train `rung` (from its pretrained weights, or from backbone weights `init`)."""
+    torch.manual_seed(seed)
+    model = build_classifier(rung, seed)
+    if init:
+        apply_init(model, init)
+    model.to(device())
+    train_ids, val_ids = _encode(rung, train.texts), _encode(rung, val.texts)
+    targets = torch.tensor(np.asarray(train.targets), dtype=torch.float32)
+    pad = load_tokenizer(rung).pad_token_id
+
+    def step_fn(b, opt, step, total):
+        return train_step(model, opt, [train_ids[j] for j in b], targets[b], pad, loss, step,
+                          total, f"{desc} at step {step}")
+
+    history = train_loop(model, rung, [_length(x) for x in train_ids], seed, step_fn,
+                         lambda: _selection_score(_predict(model, rung, val_ids), np.asarray(val.targets)),
+                         desc, evals_per_epoch)
     return TrainedClassifier(model.eval(), rung, history, init=init)
