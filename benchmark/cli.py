@@ -15,14 +15,22 @@ def _seeds(text: str) -> list[int]:
 
 
 def cmd_evaluate(args) -> int:
+    from w2s_bench.run import evaluate_methods, parse_pairs
+    runs = evaluate_methods([m.strip() for m in args.method.split(",") if m.strip()],
+                            suite=args.suite, ladder=args.ladder,
+                            pairs=parse_pairs(args.pairs), seeds=args.seeds, limit=args.limit,
+                            tasks=args.tasks.split(",") if args.tasks else None, out=args.out,
+                            cache_dir=args.cache_dir, ceiling=args.ceiling, executor=args.executor,
+                            ray_address=args.ray_address, cpus_per_cell=args.cpus_per_cell)
+    for res in runs:
+        _print_run(res)
+    return 0
+
+
+def _print_run(res) -> None:
     from tabulate import tabulate
 
-    from w2s_bench.run import evaluate, parse_pairs
     from w2s_bench.scoring import fmt_ci
-    res = evaluate(method=args.method, suite=args.suite, ladder=args.ladder,
-                   pairs=parse_pairs(args.pairs), seeds=args.seeds, limit=args.limit,
-                   tasks=args.tasks.split(",") if args.tasks else None, out=args.out,
-                   cache_dir=args.cache_dir, ceiling=args.ceiling)
     t = res["per_pair"]
     rows = [[r.task, r.pair, r.seeds, f"{r.weak_acc:.3f}", f"{r.ceiling_acc:.3f}",
              f"{r.student_acc:.3f}", fmt_ci(r.pgr_acc, r.pgr_acc_ci),
@@ -39,7 +47,6 @@ def cmd_evaluate(args) -> int:
     print(f"\nPGR: mean over seeds ± 95% CI; 'undefined' where ceiling - weak is under the noise "
           f"floor.\nwall time {r.wall_time_s:.0f} s; results in {res['out']}; "
           f"`w2s-bench report {res['out']}` adds the diagnostics page")
-    return 0
 
 
 def cmd_report(args) -> int:
@@ -81,19 +88,37 @@ def cmd_validate(args) -> int:
             failures += 1
             print(f"FAIL  {what}: {e}")
 
+    from w2s_bench.specs import HubSource
+    from w2s_bench.tasks import RECORD, lock_entry, needs_lock, read_lock, record
+    unlocked = []
     for name in task_names():
         def task_check(name=name):
             spec = load_task(name)
-            from w2s_bench.specs import HubSource
-            if isinstance(spec.source, HubSource) and not spec.split_sha256 and not args.print_hashes:
-                return ("hub source, split hashes not frozen yet: on a host with the hub run "
-                        "`w2s-bench validate --print-hashes` and copy them into the spec")
-            if args.print_hashes:
-                splits = load_splits(spec, verify=False)
-                return "\n[split_sha256]\n" + "\n".join(f'{k} = "{split_hash(v)}"' for k, v in splits.items())
-            splits = load_splits(spec)
+            hub = isinstance(spec.source, HubSource)
+            try:
+                if args.print_hashes:
+                    splits = load_splits(spec, verify=False)
+                    return "\n[split_sha256]\n" + "\n".join(f'{k} = "{split_hash(v)}"' for k, v in splits.items())
+                if args.record and needs_lock(spec):
+                    return record(spec)
+                if needs_lock(spec) and not lock_entry(spec, read_lock()):
+                    unlocked.append(name)
+                    return "hub source, split hashes frozen neither in the spec nor in tasks/splits.lock.json"
+                splits = load_splits(spec)
+            except (OSError, RuntimeError) as e:  # no hub here, a failed download, a script repo
+                if not hub:
+                    raise
+                if args.record or isinstance(e, RuntimeError):
+                    raise SpecError(f"cannot read {spec.source.id} at {spec.source.revision} "
+                                    f"({type(e).__name__}: {e}); run `{RECORD}` on a host with the hub, "
+                                    f"and check the spec's id, revision, config and data_dir") from None
+                return f"hub source unavailable here ({type(e).__name__}), split hashes not re-checked"
             return ", ".join(f"{k} {len(v)}" for k, v in splits.items())
         check(f"task {name}", task_check)
+    if unlocked:
+        print(f"note  {len(unlocked)} hub task(s) frozen neither in the spec nor in "
+              f"tasks/splits.lock.json: {', '.join(unlocked)}; on a host with the hub run `{RECORD}` "
+              f"and commit tasks/splits.lock.json (until then they refuse to load)")
     for name in registry.ladder_names():
         check(f"ladder {name}", lambda name=name: registry.load_ladder(name) and None)
     for name in registry.suite_names():
@@ -121,6 +146,9 @@ def cmd_audit(args) -> int:
     results, skipped = [], []
     for name in names:
         spec = load_task(name)
+        if spec.kind == "generative":  # the answer is generated, not picked among candidates
+            skipped.append(f"{name} (generative: no candidates whose format could give the label away)")
+            continue
         try:
             results.append(audit_task(spec, tolerance=args.tolerance))
         except OSError as e:  # e.g. a hub task on an offline host
@@ -183,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("evaluate", help="run a method on a suite and print its PGR table")
-    e.add_argument("--method", default="naive", help="registered method (w2s-bench list methods)")
+    e.add_argument("--method", default="naive", help="registered method (w2s-bench list methods); "
+                   "several, comma-separated, run on the same grid (at once with --executor ray)")
     e.add_argument("--suite", default="pocket")
     e.add_argument("--ladder", help="ladder name or .toml path (default: the suite's)")
     e.add_argument("--pairs", help="WEAK:STRONG rung pairs, comma-separated (default: the suite's)")
@@ -195,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ceiling", default="standard", choices=["standard", "generative"],
                    help="the ceiling PGR is measured against: strong on gold, or strong after "
                         "unsupervised LM fine-tuning on the task's inputs, then gold (recorded)")
+    e.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local: cells one after another in this process; ray: the task x pair x "
+                        "seed cells in parallel on a Ray cluster, one per GPU, sharing --cache-dir "
+                        "(needs `pip install 'w2s-bench[ray]'`; README, Scale-out)")
+    e.add_argument("--ray-address", help="Ray cluster to join (default $RAY_ADDRESS, else a new "
+                                         "local cluster on this machine)")
+    e.add_argument("--cpus-per-cell", type=int, default=1,
+                   help="with --executor ray: CPUs (torch threads) each cell takes, besides one "
+                        "GPU where the cluster has GPUs (default 1)")
     e.set_defaults(fn=cmd_evaluate)
 
     r = sub.add_parser("report", help="markdown page for a run: PGR, mistake imitation, saliency, plots")
@@ -211,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(fn=cmd_list)
 
     v = sub.add_parser("validate", help="re-check every spec and frozen split hash")
+    v.add_argument("--record", action="store_true",
+                   help="on a host with the hub: load each hub task whose spec freezes no split hashes "
+                        "and record them (and the source commit) in tasks/splits.lock.json; an "
+                        "existing entry is checked, never overwritten")
     v.add_argument("--print-hashes", action="store_true",
                    help="print each task's split hashes instead of checking them (for new specs)")
     v.set_defaults(fn=cmd_validate)

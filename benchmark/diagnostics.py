@@ -1,7 +1,8 @@
 """Diagnostics the paper reads its results with (Burns et al. 2023, §5): run in the scorer, after
 the method has returned, because they read gold labels.
 
-1. Mistake imitation: how often a model's hard test predictions agree with the weak model's,
+1. Mistake imitation: how often a model's hard test predictions (generative tasks: predicted
+   texts) agree with the weak model's,
    overall and split by whether the weak label is right or wrong. A student that merely imitates
    agrees with the weak model on its mistakes far more than the ceiling does.
 2. Concept saliency: a logistic-regression probe (scikit-learn) fitted on gold labels of the probe
@@ -18,8 +19,12 @@ PROBE_SPLIT = "val"
 def agreement(gold, weak_p, other_p) -> dict[str, float | None]:
     """Agreement of hard predictions with the weak model's: overall, where the weak label is right,
     where it is wrong (None where that subset is empty)."""
-    gold = np.asarray(gold).astype(bool)
-    weak, other = np.asarray(weak_p) > 0.5, np.asarray(other_p) > 0.5
+    if np.asarray(gold).dtype.kind in "OUS":  # generative: predicted texts, compared as texts
+        gold, weak, other = (np.array([str(x).strip() for x in v], dtype=object)
+                             for v in (gold, weak_p, other_p))
+    else:
+        gold = np.asarray(gold).astype(bool)
+        weak, other = np.asarray(weak_p) > 0.5, np.asarray(other_p) > 0.5
     agree, right = weak == other, weak == gold
 
     def mean(mask):

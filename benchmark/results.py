@@ -2,8 +2,9 @@
 
 A results directory holds `result.json` (this schema), `table.csv` (the per task x pair table) and
 `predictions.parquet` (per-example test probabilities of weak, ceiling and student, so that every
-number can be recomputed from predictions and the frozen labels). It is written into a temporary
-folder and renamed into place: never half-written.
+number can be recomputed from predictions and the frozen labels; for generative tasks the
+predicted texts in `weak_text` / `ceiling_text` / `student_text`, the probability columns NaN).
+It is written into a temporary folder and renamed into place: never half-written.
 """
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ SCHEMA_VERSION = 2  # 2: per-cell diagnostics (mistake imitation, concept salien
 
 
 class Metrics(Frozen):
-    accuracy: float
-    auroc: float
+    accuracy: float  # generative tasks: exact match
+    auroc: float | None  # None: not defined (generative tasks)
 
 
 class Cell(Frozen):
@@ -34,7 +35,7 @@ class Cell(Frozen):
     pgr_accuracy: float | None  # None: ceiling - weak under the noise floor
     pgr_auroc: float | None
     noise_floor_accuracy: float
-    noise_floor_auroc: float
+    noise_floor_auroc: float | None  # None where AUROC is not defined (generative tasks)
     diagnostics: Diagnostics
 
 

@@ -50,7 +50,9 @@ def _environment(dtype: str):
             packages[name] = md.version(name)
         except md.PackageNotFoundError:
             pass
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.machine()})"
+    from w2s_bench.train import device as train_device
+    dev = train_device()  # where the trainer runs (W2S_BENCH_DEVICE may keep it on the CPU)
+    device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
     return Environment(git_commit=commit, git_dirty=bool(git("status", "--porcelain")) if commit else None,
                        packages=packages, python=platform.python_version(), device=device,
                        dtype=dtype, threads=torch.get_num_threads())
@@ -61,11 +63,26 @@ def limit_splits(splits: dict, limit: int | None) -> dict:
     return splits if limit is None else {k: v[:limit] for k, v in splits.items()}
 
 
+def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, method_cls,
+                     config, ceiling):
+    """One task x pair x seed cell: its predictions and the stages it computed. Runs in the
+    driver (executor "local") or in a Ray worker (executor "ray", w2s_bench/ray_executor.py)."""
+    from w2s_bench.stages import Cache, run_cell
+    cache = Cache(cache_root)
+    p = run_cell(cache, task, splits, ladder, ladder.rung(weak), ladder.rung(strong), seed, method,
+                 method_cls, config, ceiling)
+    return p, cache.computed
+
+
 def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = None,
              pairs: list[tuple[str, str]] | None = None, seeds: list[int] = (0,),
              limit: int | None = None, tasks: list[str] | None = None, out: Path | None = None,
-             cache_dir: Path | None = None, quiet: bool = False, ceiling: str = "standard") -> dict:
-    """Run one method on a suite; write and return the result. See README for the protocol."""
+             cache_dir: Path | None = None, quiet: bool = False, ceiling: str = "standard",
+             executor: str = "local", ray_address: str | None = None, cpus_per_cell: int = 1) -> dict:
+    """Run one method on a suite; write and return the result. See README for the protocol.
+    `executor`: "local" computes the cells one after another here; "ray" computes them in parallel
+    on a Ray cluster (`ray_address`, else $RAY_ADDRESS, else a local one; `cpus_per_cell` CPUs and,
+    where the cluster has GPUs, one GPU per cell), scored here in the same order."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -74,7 +91,7 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
     from w2s_bench.registry import config_sha256, get_method, load_ladder, load_suite
     from w2s_bench.results import Cell, Result, TaskInfo, write_results
     from w2s_bench.scoring import score_cell, summarize
-    from w2s_bench.stages import Cache, run_cell
+    from w2s_bench.stages import Cache
     from w2s_bench.tasks import load_splits, load_task
     from w2s_bench.tasks.builders import split_hash
 
@@ -90,39 +107,59 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
                             f"ladder {ladder_spec.name} ({' < '.join(names)})")
     if ceiling not in ("standard", "generative"):
         raise SpecError(f"--ceiling {ceiling!r}: choose 'standard' or 'generative'")
+    if executor not in ("local", "ray"):
+        raise SpecError(f"--executor {executor!r}: choose 'local' or 'ray'")
+    if executor == "ray":
+        from w2s_bench import ray_executor
+        ray_executor.connect(ray_address)  # fails here, with the fix, where Ray is not installed
     method_cls = get_method(method)
     config = method_cls.Config()
     cache = Cache(cache_dir or home() / "cache")
     dtypes = sorted({ladder_spec.rung(x).dtype for pair in pairs for x in pair})
     environment = _environment(",".join(dtypes))  # the code as it was when the run started
     task_specs = [load_task(t) for t in (tasks or suite_spec.tasks)]
+    if any(t.kind == "generative" for t in task_specs):  # fail at once, before any training
+        from w2s_bench.stages import check_generative
+        check_generative(method, method_cls, ceiling)
     seeds = list(seeds)
+    data = {t.name: limit_splits(load_splits(t), limit) for t in task_specs}  # checks frozen hashes
+    jobs = [{"cache_root": cache.root.absolute(), "task": task, "splits": data[task.name],
+             "ladder": ladder_spec, "weak": w, "strong": s, "seed": seed, "method": method,
+             "method_cls": method_cls, "config": config, "ceiling": ceiling}
+            for task in task_specs for w, s in pairs for seed in seeds]  # the loops below, in order
+    facts = []  # executor "ray": the device and threads of the workers that ran the cells
+    outputs = ((cell_predictions(**job) for job in jobs) if executor == "local" else
+               ray_executor.map_cells(cell_predictions, jobs, ray_address, cpus_per_cell, facts))
 
     cells, pred_frames, task_info = [], [], {}
     bar = tqdm(total=len(task_specs) * len(pairs) * len(seeds), desc=f"{method} on {suite}",
                disable=quiet)
     for task in task_specs:
-        full = load_splits(task)  # checks the frozen hashes
-        splits = limit_splits(full, limit)
+        splits = data[task.name]
         task_info[task.name] = TaskInfo(spec_sha256=spec_hash(task),
                                         split_sha256={k: split_hash(v) for k, v in splits.items()})
-        gold = np.array([r["label"] for r in splits["test"]], dtype=np.int64)
-        gold_probe = np.array([r["label"] for r in splits[PROBE_SPLIT]], dtype=np.int64)
+        gen = task.kind == "generative"  # labels and predictions are texts
+        gold = np.array([r["label"] for r in splits["test"]], dtype=object if gen else np.int64)
+        gold_probe = np.array([r["label"] for r in splits[PROBE_SPLIT]], dtype=object if gen else np.int64)
         for w, s in pairs:
             for seed in seeds:
                 bar.set_postfix_str(f"{task.name} {w}->{s} seed {seed}")
-                p = run_cell(cache, task, splits, ladder_spec, ladder_spec.rung(w),
-                             ladder_spec.rung(s), seed, method, method_cls, config, ceiling)
+                p, computed = next(outputs)
+                cache.computed.update(computed)
                 scored = score_cell(gold, p.weak, p.ceiling, p.student, suite_spec.protocol.noise_floor_z)
                 diag = diagnose(gold_probe, gold, p.weak, p.ceiling, p.student, p.features, seed)
                 cells.append(Cell(task=task.name, weak_rung=w, strong_rung=s, seed=seed, **scored,
                                   diagnostics=diag))
+                who = ("weak", "ceiling", "student")
+                preds = ({**{k: np.nan for k in who}, **{f"{k}_text": getattr(p, k) for k in who}} if gen
+                         else {k: getattr(p, k) for k in who})  # float64: metrics recompute exactly
                 pred_frames.append(pd.DataFrame({
                     "task": task.name, "weak_rung": w, "strong_rung": s, "seed": seed,
-                    "index": np.arange(len(gold)), "weak": p.weak,
-                    "ceiling": p.ceiling, "student": p.student}))  # float64: metrics recompute exactly
+                    "index": np.arange(len(gold)), **preds}))
                 bar.update(1)
     bar.close()
+    if facts:
+        environment = environment.model_copy(update=ray_executor.environment_update(facts))
 
     per_pair, per_task, suite_row = summarize([c.model_dump() for c in cells])
     summary = {k: (None if isinstance(v, float) and np.isnan(v) else v)
@@ -135,8 +172,37 @@ def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = 
         cells=cells, summary=summary, environment=environment,
         wall_time_s=round(time.time() - t0, 1),
         created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    out = Path(out or Path("w2s-results") / f"{suite_spec.name}_{ladder_spec.name}_{method}"
-               + ("_generative-ceiling" if ceiling == "generative" else ""))
+    out = Path(out or Path("w2s-results") / (f"{suite_spec.name}_{ladder_spec.name}_{method}"
+                                              + ("_generative-ceiling" if ceiling == "generative" else "")))
     write_results(out, result, per_pair, pd.concat(pred_frames, ignore_index=True))
     return {"result": result, "per_pair": per_pair, "per_task": per_task, "suite": suite_row,
             "out": out, "computed": dict(cache.computed)}
+
+
+def evaluate_methods(methods: list[str], executor: str = "local", **kwargs) -> list[dict]:
+    """`evaluate` for several methods on the same grid. Locally one after another (later methods
+    re-use the weak models and ceilings of the first); on Ray all at once, one driver thread per
+    method, so that their cells share the cluster (each weak model and ceiling is still trained
+    once). The first error or Ctrl-C stops every method; finished stages stay cached."""
+    if not methods:
+        raise SpecError("--method: name at least one method (w2s-bench list methods)")
+    if len(methods) > 1 and kwargs.get("out"):
+        raise SpecError("--out names one results folder: give one method, or no --out (each "
+                        "method's results then go to w2s-results/SUITE_LADDER_METHOD)")
+    if executor != "ray" or len(methods) == 1:
+        return [evaluate(method=m, executor=executor, **kwargs) for m in methods]
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    from w2s_bench import ray_executor
+    ray_executor.connect(kwargs.get("ray_address"))  # from the main thread (Ray's signal handlers)
+    with ThreadPoolExecutor(len(methods)) as pool:
+        futures = [pool.submit(evaluate, method=m, executor=executor, **kwargs) for m in methods]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in futures:
+                if f in done and f.exception() is not None:
+                    raise f.exception()
+            return [f.result() for f in futures]
+        except BaseException:
+            ray_executor.cancel_all()
+            raise

@@ -5,6 +5,9 @@ and PGR = (student - weak) / (ceiling - weak) on both. PGR is undefined (None) w
 ceiling - weak is under the noise floor: `z` binomial standard errors of that difference on the
 test set, sqrt((w(1-w) + c(1-c)) / n). Aggregation: median over pairs per task and seed, mean
 over tasks per seed; over seeds, the mean and a 95 % t-interval.
+
+Generative tasks (gold labels and predictions are texts, e.g. chess moves): accuracy is exact
+match (up to surrounding whitespace); AUROC, its noise floor and PGR are None (not defined).
 """
 from __future__ import annotations
 
@@ -13,8 +16,20 @@ import math
 import numpy as np
 
 
-def metrics(gold: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+def is_text(gold) -> bool:
+    """Gold labels of a generative task: target texts."""
+    return np.asarray(gold).dtype.kind in "OUS"
+
+
+def exact_match(gold, predictions) -> float:
+    """Share of predicted texts equal to the gold text, surrounding whitespace ignored."""
+    return float(np.mean([str(p).strip() == str(g).strip() for g, p in zip(gold, predictions)]))
+
+
+def metrics(gold: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
     from sklearn.metrics import accuracy_score, roc_auc_score
+    if is_text(gold):  # generative: `probs` are predicted texts
+        return {"accuracy": exact_match(gold, probs), "auroc": None}
     gold = np.asarray(gold).astype(int)
     return {"accuracy": float(accuracy_score(gold, np.asarray(probs) > 0.5)),
             "auroc": float(roc_auc_score(gold, probs))}
@@ -38,6 +53,9 @@ def score_cell(gold, weak_p, ceiling_p, student_p, z: float) -> dict:
     out = {"n_test": n, **m}
     for metric in ("accuracy", "auroc"):
         w, c, s = (m[k][metric] for k in ("weak", "ceiling", "student"))
+        if w is None:  # AUROC of a generative task
+            out[f"noise_floor_{metric}"] = out[f"pgr_{metric}"] = None
+            continue
         floor = noise_floor(w, c, n, z)
         out[f"noise_floor_{metric}"] = floor
         out[f"pgr_{metric}"] = pgr(w, c, s, floor)
@@ -76,7 +94,8 @@ def summarize(cells: list[dict]):
     df = pd.DataFrame([{
         "task": c["task"], "pair": f"{c['weak_rung']}->{c['strong_rung']}", "seed": c["seed"],
         **{f"{who}_acc": c[who]["accuracy"] for who in ("weak", "ceiling", "student")},
-        **{f"{who}_auroc": c[who]["auroc"] for who in ("weak", "ceiling", "student")},
+        **{f"{who}_auroc": np.nan if c[who]["auroc"] is None else c[who]["auroc"]
+           for who in ("weak", "ceiling", "student")},
         "pgr_acc": c["pgr_accuracy"], "pgr_auroc": c["pgr_auroc"]} for c in cells])
     rows = []
     for (task, pair), g in df.groupby(["task", "pair"], sort=False):
@@ -157,7 +176,10 @@ def recheck(result, predictions, gold_cache: dict | None = None, tol: float = 1e
             problems.append(f"{name}: {len(rows)} prediction rows, the frozen test split has "
                             f"{len(gold)} (indices 0..{len(gold) - 1}, each once)")
             continue
-        p = {who: rows[who].to_numpy(dtype=np.float64) for who in ("weak", "ceiling", "student")}
+        if is_text(gold):  # generative: the predicted texts (see run.py)
+            p = {who: rows[f"{who}_text"].to_numpy(dtype=object) for who in ("weak", "ceiling", "student")}
+        else:
+            p = {who: rows[who].to_numpy(dtype=np.float64) for who in ("weak", "ceiling", "student")}
         fresh = score_cell(gold, p["weak"], p["ceiling"], p["student"], result.protocol.noise_floor_z)
         stored = cell.model_dump()
         flat = [(f"{who}.{m}", fresh[who][m], stored[who][m])

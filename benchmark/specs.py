@@ -74,6 +74,14 @@ class HubSource(Frozen):
     revision: str
     config: str | None = None  # dataset config name
     split: str | None = None  # dataset split
+    # datasets: a folder inside the repository to read (e.g. one config's folder of the hub's
+    # `refs/convert/parquet` export, which has no README `configs:` block to name it by)
+    data_dir: str | None = added_field()
+
+
+def is_commit(revision: str) -> bool:
+    """A full 40-hex commit sha (a branch or tag name like `main` or `refs/convert/parquet` is not)."""
+    return len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
 
 
 class FileSource(Frozen):
@@ -93,10 +101,11 @@ Source = Annotated[Union[WheelSource, HubSource, FileSource], Field(discriminato
 class FormatSpec(Frozen):
     """How source rows become (text, label, group) examples; see tasks/builders.py.
     `pairwise` makes (text_a, text_b) pairs of the correct/chosen and a wrong/rejected candidate,
-    label 1 when a is the correct one."""
-    builder: Literal["label_column", "multiple_choice", "pairwise"]
+    label 1 when a is the correct one. `generative` makes (prompt, target text) examples: the
+    template is the prompt, `label_column` the column holding the target text."""
+    builder: Literal["label_column", "multiple_choice", "pairwise", "generative"]
     template: str  # str.format over the row's fields (plus {answer} for the candidate)
-    label_column: str | None = None  # label_column: the column that holds the label
+    label_column: str | None = None  # label_column: the column that holds the label (generative: the target text)
     label_map: dict[str, int] | None = None  # label_column: str(value) -> 0/1; others dropped
     choices: str | None = None  # multiple_choice, pairwise: name of the candidate extractor
     group_key: str  # column whose value groups examples (one question, one movie...)
@@ -113,7 +122,7 @@ class SplitSpec(Frozen):
 class TaskSpec(Frozen):
     name: str
     version: int
-    kind: Literal["binary", "pairwise"]
+    kind: Literal["binary", "pairwise", "generative"]  # generative: target text, exact match
     description: str
     source: Source
     format: FormatSpec
@@ -122,9 +131,12 @@ class TaskSpec(Frozen):
 
     @model_validator(mode="after")
     def _kind_matches_builder(self):
-        if (self.kind == "pairwise") != (self.format.builder == "pairwise"):
-            raise ValueError(f"kind {self.kind!r} needs format.builder "
-                             f"{'pairwise' if self.kind == 'pairwise' else 'label_column or multiple_choice'}")
+        builders = {"binary": ("label_column", "multiple_choice"), "pairwise": ("pairwise",),
+                    "generative": ("generative",)}[self.kind]
+        if self.format.builder not in builders:
+            raise ValueError(f"kind {self.kind!r} needs format.builder {' or '.join(builders)}")
+        if self.kind == "generative" and not self.format.label_column:
+            raise ValueError("kind 'generative' needs format.label_column: the column holding the target text")
         return self
 
 

@@ -4,17 +4,20 @@
 
 Each stage's output lives at `cache/<stage>/<key>/`, where key is the sha256 of everything it
 depends on (task spec and split hashes, rung spec, method name and config, seed, the keys of its
-inputs, CACHE_VERSION). It is written into a temporary folder, renamed into place, and a
-`COMPLETE` marker is written last; a folder without the marker (an interrupted write) is
-discarded and recomputed. A second method re-uses weak models, weak labels and ceilings; an
-interrupted run continues from the last finished stage. Splits are rebuilt from the source in
-memory (under a second per task) and checked against the spec's frozen hashes.
+inputs, CACHE_VERSION). It is written into a temporary folder (named by host and pid), a
+`COMPLETE` marker is written last and the folder is renamed into place, so a folder in place is
+complete even while other processes, on this host or another sharing the cache, write the same
+stage (the first rename wins); a folder without the marker (left by an interrupted write of an
+older version) is discarded and recomputed. A second method re-uses weak models, weak labels
+and ceilings; an interrupted run continues from the last finished stage. Splits are rebuilt
+from the source in memory (under a second per task) and checked against the spec's frozen hashes.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +48,16 @@ class Cache:
         final = self.folder(stage, key)
         if (final / MARKER).exists():
             return final
-        if final.exists():  # interrupted before its marker: incomplete, start again
+        if final.exists():  # an older cache's write interrupted before its marker: start again
             shutil.rmtree(final)
         _remove_stale_tmp(final.parent, key)
-        tmp = final.with_name(f".{key}.tmp{os.getpid()}")
+        # named by host and pid: the cache may be shared by processes on several hosts (Ray)
+        tmp = final.with_name(f".{key}.tmp{os.getpid()}@{socket.gethostname()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         make(tmp)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
+        (tmp / MARKER).write_text("ok\n")  # last; the rename below publishes a complete folder
         try:
             os.replace(tmp, final)
         except OSError:  # another process finished the same stage first: keep its output
@@ -60,18 +65,19 @@ class Cache:
             if (final / MARKER).exists():
                 return final
             raise
-        marker_tmp = final / f".{MARKER}.tmp"
-        marker_tmp.write_text("ok\n")
-        os.replace(marker_tmp, final / MARKER)
         self.computed[stage] += 1
         return final
 
 
 def _remove_stale_tmp(folder: Path, key: str) -> None:
-    """Temp folders of this key left by processes that died (kill -9) are removed."""
+    """Temp folders of this key left by processes of this host that died (kill -9) are removed
+    (another host's processes cannot be checked from here: their folders are left alone)."""
     for tmp in folder.glob(f".{key}.tmp*"):
+        pid, _, host = tmp.name.rsplit(".tmp", 1)[1].partition("@")
+        if host and host != socket.gethostname():
+            continue
         try:
-            os.kill(int(tmp.name.rsplit(".tmp", 1)[1]), 0)  # still running: leave it
+            os.kill(int(pid), 0)  # still running: leave it
         except (ProcessLookupError, ValueError):
             shutil.rmtree(tmp, ignore_errors=True)
         except PermissionError:
@@ -93,7 +99,8 @@ def _gold(rows: list[dict]) -> np.ndarray:
 
 @dataclass
 class CellPredictions:
-    """Test-set p(label = 1) of the weak model, the ceiling and the student for one cell, and
+    """Test-set p(label = 1) (generative tasks: predicted texts) of the weak model, the ceiling
+    and the student for one cell, and
     the val/test features of the pretrained strong rung, the student and the ceiling (for the
     scorer's saliency probe; None where a method's predictor exposes no features)."""
     weak: np.ndarray
@@ -151,6 +158,45 @@ def _features_stage(cache, key, load_model, texts_by_split, meta) -> dict[str, n
         return {s: z[s] for s in z.files}
 
 
+# ---- generative tasks (target texts, exact match; w2s_bench.generate) -------------------------
+
+def check_generative(method_name: str, method_cls, ceiling: str = "standard") -> None:
+    """A generative task needs a method that trains on predicted texts, and the standard ceiling."""
+    if not getattr(method_cls, "generative", False):
+        raise MethodError(f"method {method_name!r} does not support generative tasks (its weak labels "
+                          f"are predicted texts, not probabilities); use method 'naive'")
+    if ceiling != "standard":
+        raise MethodError(f"ceiling {ceiling!r} does not apply to generative tasks; use 'standard'")
+
+
+def _train_generative(cache, stage, key, rung, splits, train_split, seed, meta, generative=False):
+    """`_train_on_gold` for generative tasks (`generative` is False: check_generative refuses
+    the LM-fine-tuned ceiling, which a causal LM trained on texts already is)."""
+    from w2s_bench.generate import GenerativeLM, Targets, fit_generative
+
+    def make(tmp):
+        train, val = (Targets(_texts(splits[s]), tuple(r["label"] for r in splits[s]))
+                      for s in (train_split, "val"))
+        fit_generative(rung, train, val, seed=seed, desc=f"{stage} {meta['task']} {rung.name}").save(tmp)
+    folder = cache.get_or_make(stage, key, make, meta)
+    return lambda: GenerativeLM.load(folder, rung)
+
+
+def _text_stage(cache, stage, key, load_model, texts_by_split, meta, who: str) -> dict[str, np.ndarray]:
+    """`_predict_stage` for generative tasks: each split's predicted texts (object arrays)."""
+    def make(tmp):
+        model = load_model()
+        out = {}
+        for s, texts in texts_by_split.items():
+            p = list(model.predict(texts, desc=f"{stage} {meta['task']} {s}"))
+            if len(p) != len(texts) or not all(isinstance(x, str) for x in p):
+                raise MethodError(f"{who} on {meta['task']}: predictions must be {len(texts)} texts")
+            out[s] = p
+        (tmp / "texts.json").write_text(json.dumps(out, ensure_ascii=False))
+    folder = cache.get_or_make(stage, key, make, meta)
+    return {s: np.array(v, dtype=object) for s, v in json.loads((folder / "texts.json").read_text()).items()}
+
+
 def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
     """What a method's process may not read: the stage cache (ceilings are trained on gold), the
     task specs and data, and the folder the task's examples come from."""
@@ -175,10 +221,16 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     `ceiling`: "standard" (strong rung on student_train gold) or "generative" (the same after
     unsupervised LM fine-tuning on the task's inputs, as the generative method does).
     `features`: also compute the saliency-probe features (the scorer's diagnostics need them)."""
-    from w2s_bench.api import StudentContext, WeakLabels
+    from w2s_bench.api import StudentContext, Targets, WeakLabels
     from w2s_bench.models import build_classifier
     from w2s_bench.tasks.builders import split_hash
     from w2s_bench.train import Labeled, TrainedClassifier
+
+    gen = task.kind == "generative"  # texts in, texts out: the generative trainer, exact match
+    if gen:
+        check_generative(method_name, method_cls, ceiling)
+    train_on_gold, predict_stage = ((_train_generative, _text_stage) if gen
+                                    else (_train_on_gold, _predict_stage))
 
     # content-addressed: the spec and the exact rows used (a --limit run gets its own keys)
     task_id = [task.name, spec_hash(task), {s: split_hash(rows) for s, rows in splits.items()}]
@@ -186,21 +238,21 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
 
     # weak model on weak_train ground truth, then its soft labels on the three other splits
     k_weak = key_of("weak", task_id, weak, seed)
-    load_weak = _train_on_gold(cache, "weak", k_weak, weak, splits, "weak_train", seed,
-                               {**meta, "rung": weak.name})
+    load_weak = train_on_gold(cache, "weak", k_weak, weak, splits, "weak_train", seed,
+                              {**meta, "rung": weak.name})
     k_labels = key_of("weak_labels", k_weak)
-    weak_p = _predict_stage(cache, "weak_labels", k_labels, load_weak,
-                            {s: _texts(splits[s]) for s in ("student_train", "val", "test")},
-                            {**meta, "rung": weak.name}, who="weak model")
+    weak_p = predict_stage(cache, "weak_labels", k_labels, load_weak,
+                           {s: _texts(splits[s]) for s in ("student_train", "val", "test")},
+                           {**meta, "rung": weak.name}, who="weak model")
 
     # ceiling: the strong rung on student_train ground truth
     k_ceil = key_of("ceiling", task_id, strong, seed, *(["generative"] if ceiling == "generative" else []))
-    load_ceil = _train_on_gold(cache, "ceiling", k_ceil, strong, splits, "student_train", seed,
-                               {**meta, "rung": strong.name, "ceiling": ceiling},
-                               generative=ceiling == "generative")
-    ceil_p = _predict_stage(cache, "ceiling_pred", key_of("ceiling_pred", k_ceil), load_ceil,
-                            {"test": _texts(splits["test"])}, {**meta, "rung": strong.name},
-                            who="ceiling")
+    load_ceil = train_on_gold(cache, "ceiling", k_ceil, strong, splits, "student_train", seed,
+                              {**meta, "rung": strong.name, "ceiling": ceiling},
+                              generative=ceiling == "generative")
+    ceil_p = predict_stage(cache, "ceiling_pred", key_of("ceiling_pred", k_ceil), load_ceil,
+                           {"test": _texts(splits["test"])}, {**meta, "rung": strong.name},
+                           who="ceiling")
 
     # student: the method sees inputs and weak labels only, never a gold label
     names = [r.name for r in ladder.rungs]
@@ -209,8 +261,9 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
         strong=strong, intermediate=tuple(ladder.rungs[lo + 1:hi]),
         largest_student=hi == len(names) - 1,
         unlabeled_texts=_texts(splits["student_train"]) + _texts(splits["val"]), seed=seed)
-    weak_labels = WeakLabels(train=Labeled(_texts(splits["student_train"]), weak_p["student_train"]),
-                             val=Labeled(_texts(splits["val"]), weak_p["val"]))
+    labels = (lambda x, y: Targets(x, tuple(y))) if gen else Labeled
+    weak_labels = WeakLabels(train=labels(_texts(splits["student_train"]), weak_p["student_train"]),
+                             val=labels(_texts(splits["val"]), weak_p["val"]))
     k_student = key_of("student", method_name, method_config, k_labels, ctx.strong,
                        ctx.intermediate, ctx.largest_student, seed)
     smeta = {**meta, "method": method_name, "rung": strong.name}
@@ -232,11 +285,11 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
         import importlib
         module, name = json.loads((s_folder / "predictor.json").read_text())["class"].split(":")
         return getattr(importlib.import_module(module), name).load(s_folder, strong)
-    stud_p = _predict_stage(cache, "student_pred", key_of("student_pred", k_student), load_student,
-                            {"test": _texts(splits["test"])}, smeta, who=method_name)
+    stud_p = predict_stage(cache, "student_pred", key_of("student_pred", k_student), load_student,
+                           {"test": _texts(splits["test"])}, smeta, who=method_name)
 
     # features for the saliency probe: the pretrained strong rung, the ceiling, the student
-    if not features:  # (check-method needs none)
+    if not features or gen:  # (check-method needs none; a causal LM has no head features)
         return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"], {})
     probe_texts = {s: _texts(splits[s]) for s in ("val", "test")}
     features = {

@@ -14,6 +14,7 @@ from w2s_bench.specs import SpecError
 ENTRY_FILES = ("result.json", "predictions.parquet")
 PRED_COLUMNS = {"task": "object", "weak_rung": "object", "strong_rung": "object", "seed": "int64",
                 "index": "int64", "weak": "float64", "ceiling": "float64", "student": "float64"}
+TEXT_COLUMNS = ("weak_text", "ceiling_text", "student_text")  # generative tasks' predicted texts
 MIN_SEEDS = 3
 MAX_FILE_BYTES = 5_000_000  # per file under leaderboard/ (CONTRIBUTING.md states it)
 SCHEMA_FILE = "result.schema.json"
@@ -62,6 +63,7 @@ def read_result(path: Path):
 
 
 def read_predictions(path: Path):
+    import numpy as np
     import pandas as pd
     try:
         df = pd.read_parquet(path)
@@ -73,12 +75,34 @@ def read_predictions(path: Path):
     want_strings = {c for c, t in PRED_COLUMNS.items() if t == "object"}
     bad = [c for c in PRED_COLUMNS if c not in got
            or not (got[c] == PRED_COLUMNS[c] or (c in want_strings and got[c] in ("str", "string")))]
-    if bad or set(got) != set(PRED_COLUMNS):
-        raise LeaderboardError(f"{path}: columns {got} are not the predictions schema {PRED_COLUMNS}")
-    probs = df[["weak", "ceiling", "student"]].to_numpy()
+    extra = set(got) - set(PRED_COLUMNS)
+    if bad or (extra and extra != set(TEXT_COLUMNS)):
+        raise LeaderboardError(f"{path}: columns {got} are not the predictions schema {PRED_COLUMNS}"
+                               f" (plus {TEXT_COLUMNS} where a task is generative)")
+    text = (df[list(TEXT_COLUMNS)].notna().all(axis=1).to_numpy() if extra
+            else np.zeros(len(df), dtype=bool))
+    probs = df.loc[~text, ["weak", "ceiling", "student"]].to_numpy()  # rows of texts: NaN there
     if not (((probs >= 0) & (probs <= 1)).all()):
         raise LeaderboardError(f"{path}: predictions must be probabilities in [0, 1] (NaN or out of range found)")
     return df
+
+
+def split_hash_problems(name: str, spec, recorded: dict[str, str], lock: dict | None = None) -> list[str]:
+    """The entry's split hashes for task `name` against those frozen in its spec or, for a hub
+    task, in tasks/splits.lock.json (`lock`: that file's content; default: read it)."""
+    from w2s_bench.tasks import RECORD, SplitHashError, frozen_split_hashes
+    try:
+        frozen, where = frozen_split_hashes(spec, lock)
+    except SplitHashError as e:  # a lock entry of another spec version
+        return [str(e)]
+    if not frozen:
+        return [(f"task {name}: no frozen split hashes to check the entry's against (neither in the "
+                 f"spec nor in tasks/splits.lock.json); run `{RECORD}` on a host with the hub, commit "
+                 f"tasks/splits.lock.json, then re-run the entry on the frozen splits")]
+    source = "the frozen spec's" if where == "the spec" else f"the lock's (tasks/{where})"
+    return [f"task {name}: split {split!r} sha256 {h[:12]}… differs from {source} "
+            f"{str(frozen.get(split))[:12]}… (task spec {name}); re-run on the frozen splits"
+            for split, h in sorted(recorded.items()) if h != frozen.get(split)]
 
 
 def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | None, list[str]]:
@@ -150,12 +174,10 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
             bad(f"task {name}: spec sha256 {info.spec_sha256[:12]}… differs from the frozen spec "
                 f"tasks/{name}.toml ({spec_hash(spec)[:12]}…); re-run on the frozen task")
             hashes_ok = False
-        for split, h in sorted(info.split_sha256.items()):
-            frozen = spec.split_sha256.get(split)
-            if h != frozen:
-                bad(f"task {name}: split {split!r} sha256 {h[:12]}… differs from the frozen spec's "
-                    f"{str(frozen)[:12]}… (tasks/{name}.toml); re-run on the frozen splits")
-                hashes_ok = False
+        found = split_hash_problems(name, spec, info.split_sha256)
+        for msg in found:
+            bad(msg)
+        hashes_ok = hashes_ok and not found
 
     want_cells = {(t, w, s, seed) for t in result.tasks for w, s in result.pairs for seed in result.seeds}
     got_cells = [(c.task, c.weak_rung, c.strong_rung, c.seed) for c in result.cells]

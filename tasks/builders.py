@@ -1,16 +1,19 @@
 """Sources -> examples -> frozen splits. Knows nothing of models or methods.
 
 An example is a dict {"text": str, "label": 0|1, "group": str}; for a pairwise task "text" is a
-list [text_a, text_b] and label 1 means a is the correct (chosen) one. Splits are made by group (every
+list [text_a, text_b] and label 1 means a is the correct (chosen) one; for a generative task "text"
+is the prompt and "label" the target text (e.g. the solution move), and splits are not balanced. Splits are made by group (every
 example of one question / one movie lands in one split) with the spec's seed, and each split is
 class-balanced by undersampling to exactly size/2 examples per class.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import random
+import re
 from collections import defaultdict
 
 from w2s_bench.assets import asset_path
@@ -39,7 +42,8 @@ def read_rows(spec: TaskSpec) -> list[dict]:
         import datasets
         if not src.split:
             raise SpecError(f"task {spec.name}: a hub source needs `split`")
-        ds = datasets.load_dataset(src.id, src.config, revision=src.revision, split=src.split)
+        ds = datasets.load_dataset(src.id, src.config, revision=src.revision, split=src.split,
+                                   data_dir=src.data_dir)
         return ds.to_list()
     raise SpecError(f"task {spec.name}: unknown source {src!r}")
 
@@ -98,8 +102,82 @@ def _hh_rlhf(row):  # the candidates are the two final replies
     return [row["chosen"][cut:], row["rejected"][cut:]], 0
 
 
+_MOVE_NUMBER = re.compile(r"\d+\.+")
+
+
+@functools.lru_cache(maxsize=4)
+def lichess_position(ctx: str):
+    """EleutherAI/lichess-puzzles: `ctx` is a SAN transcript with every half-move numbered
+    ("1. e4 1... e5 2. Nf3 ..."). Returns (board at the puzzle position, the SAN moves)."""
+    import chess
+    board, moves = chess.Board(), [t for t in ctx.split() if not _MOVE_NUMBER.fullmatch(t)]
+    for san in moves:
+        board.push_san(san)  # an illegal transcript raises: the row is broken, not skipped
+    return board, tuple(moves)
+
+
+def lichess_wrong_move(board, best, key) -> str | None:
+    """A plausible wrong move, chosen deterministically (`key` seeds it) among the other legal
+    moves that do not mate (Lichess accepts any mate in one): first those whose UCI has the
+    solution's length (a promotion stays a promotion), then the same piece type, then capture and
+    check as the solution. None when no such move exists."""
+    piece, capture, check = (board.piece_type_at(best.from_square), board.is_capture(best),
+                             board.gives_check(best))
+
+    def likeness(m):
+        return (len(m.uci()) == len(best.uci()), board.piece_type_at(m.from_square) == piece,
+                board.is_capture(m) == capture, board.gives_check(m) == check)
+
+    def mates(m):
+        board.push(m)
+        try:
+            return board.is_checkmate()
+        finally:
+            board.pop()
+    others = sorted((m for m in board.legal_moves if m != best
+                     and not (board.gives_check(m) and mates(m))), key=lambda m: m.uci())
+    if not others:
+        return None
+    top = max(map(likeness, others))
+    return _stable_rng("lichess", key).choice([m for m in others if likeness(m) == top]).uci()
+
+
+def _lichess(row):
+    """Paper tier chess: the solution (`target`, SAN with a leading space) vs a plausible wrong
+    move, both in UCI for the reason `_chess` gives."""
+    try:
+        board, _ = lichess_position(row["ctx"])
+        best = board.parse_san(row["target"].strip())
+    except ValueError as e:
+        raise SpecError(f"lichess puzzle {row.get('id')!r}: transcript or target move does not "
+                        f"replay ({e}); the source is not in the EleutherAI/lichess-puzzles format") from None
+    wrong = lichess_wrong_move(board, best, row["id"])
+    return [best.uci()] + ([wrong] if wrong else []), 0
+
+
+# paper suite (hub parquet schemas; see tasks/paper/*.toml)
+
+def _dream(row):  # dataset-org/dream: choice (list of 3 texts), answer (the correct text)
+    cands = list(row["choice"])
+    return cands, cands.index(row["answer"])
+
+
+def _quail(row):  # textmachinelab/quail: answers (list of 4 texts), correct_answer_id
+    return list(row["answers"]), int(row["correct_answer_id"])
+
+
+def _cosmos_qa(row):  # allenai/cosmos_qa: answer0..answer3, label (index of the correct one)
+    return [row[f"answer{i}"] for i in range(4)], int(row["label"])
+
+
+def _ethics_utilitarianism(row):  # hendrycks/ethics utilitarianism: baseline is the more pleasant
+    return [row["baseline"], row["less_pleasant"]], 0
+
+
 CHOICES = {"sciq": _sciq, "sciq_lower": _sciq_lower, "lettered": _lettered, "social_iqa": _social_iqa, "piqa": _piqa,
-           "hellaswag": _hellaswag, "chess": _chess, "hh_rlhf": _hh_rlhf}
+           "hellaswag": _hellaswag, "chess": _chess, "hh_rlhf": _hh_rlhf, "lichess": _lichess,
+           "dream": _dream, "quail": _quail, "cosmos_qa": _cosmos_qa,
+           "ethics_utilitarianism": _ethics_utilitarianism}
 
 
 def _fields(fmt, row) -> dict:
@@ -108,6 +186,11 @@ def _fields(fmt, row) -> dict:
         return {"prompt": row["chosen"][:_hh_prompt_end(row)]}
     if fmt.choices == "chess":  # puzzle ids are s<seed>g<game>p<ply>: one group per game
         return {"moves": " ".join(row["moves_san"]), "game": row["id"].rsplit("p", 1)[0]}
+    if fmt.choices == "lichess":  # the position and the SAN moves without their numbers
+        board, moves = lichess_position(row["ctx"])
+        return {"fen": board.fen(), "moves": " ".join(moves)}
+    if fmt.choices == "dream":  # the dialogue is a list of turns
+        return {"dialogue_text": "\n".join(row["dialogue"])}
     return {}
 
 
@@ -134,9 +217,12 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
                 continue
             # one positive and one negative per question: balanced within the group
             neg = _stable_rng(spec.name, spec.splits.seed, group, i).choice(wrong)
-            out.append({"text": fmt.template.format(**row, answer=cands[correct]), "label": 1,
+            fields = {**row, **_fields(fmt, row)}  # {answer} is the candidate, even where a
+            # source has a column of that name (DREAM's holds the correct answer's text)
+            out.append({"text": fmt.template.format(**{**fields, "answer": cands[correct]}), "label": 1,
                         "group": group})
-            out.append({"text": fmt.template.format(**row, answer=neg), "label": 0, "group": group})
+            out.append({"text": fmt.template.format(**{**fields, "answer": neg}), "label": 0,
+                        "group": group})
         elif fmt.builder == "pairwise":
             cands, correct = CHOICES[fmt.choices](row)
             wrong = [c for j, c in enumerate(cands) if j != correct and c != cands[correct]]
@@ -146,9 +232,12 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
             group = str(fields.get(fmt.group_key, i))
             rng = _stable_rng(spec.name, spec.splits.seed, group, i)
             neg = rng.choice(wrong)
-            good, bad = (fmt.template.format(**fields, answer=a) for a in (cands[correct], neg))
+            good, bad = (fmt.template.format(**{**fields, "answer": a}) for a in (cands[correct], neg))
             first = rng.random() < 0.5  # balanced order: the correct one first half of the time
             out.append({"text": [good, bad] if first else [bad, good], "label": int(first),
+                        "group": group})
+        elif fmt.builder == "generative":  # the label is the target text
+            out.append({"text": fmt.template.format(**row), "label": str(row[fmt.label_column]),
                         "group": group})
     return out
 
@@ -203,6 +292,8 @@ def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
         by_group[ex["group"]].append(ex)
     groups = sorted(by_group)
     random.Random(spec.splits.seed).shuffle(groups)
+    if spec.kind == "generative":
+        return _unbalanced_splits(spec, by_group, groups)
 
     splits = {}
     for name in SPLITS:  # fill splits in a fixed order, whole groups at a time
@@ -227,6 +318,22 @@ def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
         chosen = rng.sample(pos, need) + rng.sample(neg, need)
         rng.shuffle(chosen)
         splits[name] = chosen
+    return splits
+
+
+def _unbalanced_splits(spec: TaskSpec, by_group: dict, groups: list) -> dict[str, list[dict]]:
+    """Generative tasks have no classes: whole groups in the shuffled order, then exactly `size`
+    examples of them."""
+    splits, at = {}, 0
+    for name in SPLITS:
+        need, rows = spec.splits.sizes[name], []
+        while len(rows) < need and at < len(groups):
+            rows += by_group[groups[at]]
+            at += 1
+        if len(rows) < need:
+            raise SpecError(f"task {spec.name}: not enough examples for split {name!r} (need {need}, "
+                            f"have {len(rows)}); lower splits.sizes in the spec")
+        splits[name] = random.Random(f"{spec.splits.seed}:{name}").sample(rows, need)
     return splits
 
 
