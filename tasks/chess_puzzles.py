@@ -52,6 +52,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -318,6 +319,9 @@ def main(argv=None) -> None:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    # SIGTERM unwinds like Ctrl-C: the pool terminates its workers (and their engines) instead
+    # of leaving them orphaned, playing on; no output file is written
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     t0 = time.time()
     meta = build(args.count, args.seed, args.out, args.nodes, max_games=args.max_games,
                  jobs=args.jobs, cache=args.cache, log=log)

@@ -104,3 +104,55 @@ def test_tampered_file_raises_clear_error(tmp_path):
         cp.load_puzzles(bad)
     with pytest.raises(FileNotFoundError, match="rebuild"):
         cp.load_puzzles(tmp_path / "missing.jsonl.gz")
+
+
+def _children(pid: int) -> set[int]:
+    """Live (not zombie) processes whose parent is `pid`, from /proc."""
+    from pathlib import Path
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigterm_stops_the_workers_and_writes_nothing(stockfish, tmp_path):
+    """`kill PID` on a --jobs build takes its worker processes down with it (they used to be
+    orphaned and play on) and leaves no output file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "p.jsonl.gz"
+    proc = subprocess.Popen([sys.executable, "-m", "w2s_bench.tasks.chess_puzzles", "--count", "1000",
+                             "--jobs", "2", "--out", str(out), "--quiet"])
+    try:
+        deadline = time.time() + 60
+        while len(workers := _children(proc.pid)) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the builder never started its workers"
+        time.sleep(1.0)  # let them start their engines
+        engines = set().union(*(_children(w) for w in workers))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) != 0
+        deadline = time.time() + 30
+        while any(_alive(p) for p in workers | engines) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers), "workers outlived the builder"
+        assert not any(_alive(e) for e in engines), "engines outlived the builder"
+        assert not out.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
