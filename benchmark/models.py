@@ -53,8 +53,9 @@ def _tokenizer(location: str, revision: str | None):
     from transformers import AutoTokenizer
     with _hub_errors(location, revision):
         tok = AutoTokenizer.from_pretrained(location, revision=revision)
-    if tok.pad_token is None:
-        # never pad with a real token (the released code padded GPT-2 with id 0, "!"): a new one
+    if tok.pad_token is None or tok.pad_token_id == tok.eos_token_id:
+        # never pad with a real token (the released code padded GPT-2 with id 0, "!"; Qwen2.5
+        # pads with its end-of-text token): a new one
         tok.add_special_tokens({"pad_token": "<|w2s_pad|>"})
     return tok
 

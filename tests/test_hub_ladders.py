@@ -45,7 +45,8 @@ def test_unknown_ladder_name_is_one_clear_error():
 
 
 def _tiny(kind: str, folder):
-    """A random 2-layer model of the architecture, with a real tokenizer that has no pad token."""
+    """A random 2-layer model of the architecture, with a real tokenizer that has no pad token
+    (qwen2: pads with its end-of-text token)."""
     from transformers import (
         GPT2Config,
         GPT2Model,
@@ -57,6 +58,8 @@ def _tiny(kind: str, folder):
     torch.manual_seed(0)
     tok = copy.deepcopy(load_tokenizer(load_ladder("pocket").rung("L1")))  # any real tokenizer
     tok.pad_token = None  # like GPT-2's and Pythia's: no pad token
+    if kind == "qwen2":  # like Qwen2.5's: the pad token is the end-of-text token, a real one
+        tok.eos_token = tok.pad_token = "[SEP]"
     common = {"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64,
               "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64}
     model = {"qwen2": lambda: Qwen2Model(Qwen2Config(num_key_value_heads=2, **common)),
