@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from w2s_bench.models import load_pretrained, load_tokenizer, save_trained, trainable_state
+from w2s_bench.models import load_pretrained, load_tokenizer, load_trained_state, save_trained
 from w2s_bench.specs import RungSpec
 from w2s_bench.train import device, length_sorted_batches, train_loop
 
@@ -124,14 +124,7 @@ class GenerativeLM:
 
     @classmethod
     def load(cls, folder: Path, rung: RungSpec) -> "GenerativeLM":
-        from safetensors.torch import load_file
-        model = _build(rung)
-        state = load_file(str(Path(folder) / "weights.safetensors"))
-        missing = set(trainable_state(model)) - set(state)
-        if missing:
-            raise RuntimeError(f"{folder} lacks trained weights for rung {rung.name}: {sorted(missing)[:3]}")
-        model.load_state_dict(state, strict=False)
-        return cls(model.eval(), rung)
+        return cls(load_trained_state(_build(rung), rung, Path(folder) / "weights.safetensors"), rung)
 
 
 def fit_generative(rung: RungSpec, train: Targets, val: Targets, seed: int, desc: str = "train",

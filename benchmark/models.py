@@ -161,6 +161,12 @@ def load_trained(rung: RungSpec, path: Path, init_path: Path | None = None) -> C
     model = build_classifier(rung, seed=0)
     if init_path is not None and Path(init_path).exists():
         apply_init(model, load_file(str(init_path)))
+    return load_trained_state(model, rung, path)
+
+
+def load_trained_state(model: nn.Module, rung: RungSpec, path: Path) -> nn.Module:
+    """Put the trained weights saved by `save_trained` into a freshly built `model`."""
+    from safetensors.torch import load_file
     state = load_file(str(path))
     missing = set(trainable_state(model)) - set(state)
     if missing:
