@@ -89,10 +89,22 @@ class Classifier(nn.Module):
         return self.head(self.pooled(input_ids, attention_mask)).float()
 
 
+def gradient_checkpointing() -> bool:
+    """$W2S_BENCH_GRADIENT_CHECKPOINTING=1: every model recomputes each layer's activations in
+    the backward pass (transformers' gradient checkpointing). Activation memory drops from all
+    layers' to about one layer's, for about one more forward pass per step. The gradients are
+    the same (dropout's RNG is replayed), so it is a way to run, not part of any spec or hash:
+    for big rungs on long or paired inputs that do not fit otherwise (README, "Memory")."""
+    value = os.environ.get("W2S_BENCH_GRADIENT_CHECKPOINTING", "").strip().lower()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"W2S_BENCH_GRADIENT_CHECKPOINTING={value!r}: set it to 1 or 0 (or unset it)")
+    return value == "1"
+
+
 def load_pretrained(rung: RungSpec, auto_class=None):
     """The rung's pretrained weights as `auto_class` (default AutoModel; AutoModelForMaskedLM or
     AutoModelForCausalLM for LM fine-tuning): cut to `num_layers`, embeddings resized to the
-    tokenizer (a new pad token), word embeddings frozen if asked, wrapped in LoRA if asked."""
+    tokenizer (a new pad token), and the rest of `adapt_backbone`."""
     from transformers import AutoModel
     _quiet_transformers()
     location, revision = model_location(rung)
@@ -101,11 +113,24 @@ def load_pretrained(rung: RungSpec, auto_class=None):
         model = (auto_class or AutoModel).from_pretrained(location, revision=revision,
                                                           dtype=DTYPES[rung.dtype], **kwargs)
     tok = load_tokenizer(rung)
-    if len(tok) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tok))
-    model.config.pad_token_id = tok.pad_token_id
+    return adapt_backbone(model, rung, len(tok), tok.pad_token_id)
+
+
+def adapt_backbone(model, rung: RungSpec, vocab_size: int, pad_id: int,
+                   checkpointing: bool | None = None):
+    """What every loaded backbone gets (also benchmarks/throughput.py's random-weight ones):
+    embeddings resized to `vocab_size` (a tokenizer with a new pad token), word embeddings frozen
+    if the rung says so, gradient checkpointing if asked (default: $W2S_BENCH_GRADIENT_CHECKPOINTING),
+    and LoRA if the rung has it."""
+    if vocab_size > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(vocab_size)
+    model.config.pad_token_id = pad_id
     if rung.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if gradient_checkpointing() if checkpointing is None else checkpointing:
+        # acts in train mode only; non-reentrant, so frozen embeddings (inputs that need no
+        # gradient) are fine
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if rung.lora is not None:
         from peft import LoraConfig, get_peft_model
         cfg = LoraConfig(r=rung.lora.r, lora_alpha=rung.lora.alpha, lora_dropout=rung.lora.dropout,

@@ -27,7 +27,8 @@ from w2s_bench.specs import SpecError
 
 INSTALL_HINT = "pip install 'w2s-bench[ray]'"
 # settings the workers must share with the driver (a worker on another host does not inherit them)
-SHARED_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "W2S_BENCH_DEVICE", "W2S_BENCH_DEBUG")
+SHARED_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "W2S_BENCH_DEVICE", "W2S_BENCH_DEBUG",
+              "W2S_BENCH_GRADIENT_CHECKPOINTING")
 
 _lock = threading.Lock()
 _first: dict[tuple, object] = {}  # (ray job id, cache, shared stage) -> done-token of its first cell

@@ -8,7 +8,9 @@
 #    pocket-task lengths, loops (a), (b), ours and its variants;
 # 2. the pocket suite on the GPU (`w2s-bench evaluate --method naive --seeds 0,1,2`, L1->L6) with the
 #    MiniLM weights in bf16 from gpu_assets/, compared per task with the CPU leaderboard entry;
-# 3. the throughput table on full-length (512-token) sequences, then torch.compile, if time is left.
+# 3. if time is left: the throughput table on full-length (512-token) sequences; batch 32; peak
+#    memory of the Qwen2.5-7B config at batch 32 x 512 tokens with and without gradient
+#    checkpointing; torch.compile.
 # Everything goes to $OUT (default ./gpu_check_out): BENCHMARKS_gpu.md (markdown for BENCHMARKS.md,
 # appended step by step), throughput.jsonl (a line per throughput run), the pocket result, log.txt.
 # A step that fails is reported and skipped. With the device tool: carry ["gpu_assets"], timeout_s 560.
@@ -17,7 +19,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_check_out}
 ASSETS=${W2S_GPU_ASSETS:-$PWD/gpu_assets}
 BUDGET_S=${GPU_CHECK_BUDGET_S:-470}  # stop starting optional steps after this many seconds
-# knobs for a CPU dry run of this script (e.g. CONFIGS=tiny POCKET_EXTRA="--tasks sst2
+# knobs for a CPU dry run of this script (e.g. CONFIGS=tiny MEMORY_CONFIG=tiny POCKET_EXTRA="--tasks sst2
 # --limit 40" W2S_BENCH_DEVICE=cpu THROUGHPUT_DEVICE=cpu SKIP_INSTALL=1); the defaults: the real check
 CONFIGS=${CONFIGS:-gpt2-xl qwen2.5-1.5b}
 POCKET_EXTRA=${POCKET_EXTRA:-}
@@ -124,6 +126,13 @@ fi
 if (( SECONDS < BUDGET_S - 200 )); then
   throughput "batch 32 (the hub ladders' batch size), pocket-task lengths" 60 --loops b,ours \
     --data tasks --max-length 512 --batch-size 32 --steps 6 --examples 800
+fi
+if (( SECONDS < BUDGET_S - 110 )); then
+  # the biggest hub rung at the ladders' batch on full-length inputs (a pairwise batch is twice
+  # this many sequences): does it fit without W2S_BENCH_GRADIENT_CHECKPOINTING, and what does
+  # checkpointing cost? (peak memory column)
+  CONFIGS=${MEMORY_CONFIG:-qwen2.5-7b} throughput "memory: batch 32, every sequence 512 tokens, with and without gradient checkpointing" 100 \
+    --loops ours,ours-ckpt --data full --max-length 512 --batch-size 32 --steps 2 --warmup 1 --examples 64
 fi
 if (( SECONDS < BUDGET_S - 120 )); then
   CONFIGS=${CONFIGS##* } throughput "torch.compile, pocket-task lengths" 120 --loops b,ours,ours-compile \

@@ -29,7 +29,10 @@ Loops:
   rung's `Classifier` built as `models.build_classifier` builds it, from the config instead of
   pretrained weights. One pass over all `--examples` (one sorting chunk of the trainer) is timed.
   Variants: `ours-unsorted` (dynamic padding, batches in random order: no length bucketing),
-  `ours-unfused` (foreach AdamW), `ours-compile` (`torch.compile(model, dynamic=True)`).
+  `ours-unfused` (foreach AdamW), `ours-compile` (`torch.compile(model, dynamic=True)`),
+  `ours-ckpt` (gradient checkpointing, as with W2S_BENCH_GRADIENT_CHECKPOINTING=1: less memory,
+  one more forward per step, which MFU does not count as useful work).
+On CUDA each row also reports the peak GPU memory allocated while it ran (`peak_mem_gib`).
 
 What is counted (FLOPs of one training step; the model FLOP utilisation, MFU, divides them by the
 step time and by the peak):
@@ -67,7 +70,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
-LOOPS = ("a", "b", "ours", "ours-unsorted", "ours-unfused", "ours-compile")
+LOOPS = ("a", "b", "ours", "ours-unsorted", "ours-unfused", "ours-compile", "ours-ckpt")
 DESCRIPTION = {
     "a": ("fp32", "full", "fixed"),
     "b": ("bf16", "LoRA r=8", "fixed"),
@@ -75,6 +78,7 @@ DESCRIPTION = {
     "ours-unsorted": ("bf16", "LoRA r=8", "dynamic, random order"),
     "ours-unfused": ("bf16", "LoRA r=8", "dynamic, length-sorted"),
     "ours-compile": ("bf16", "LoRA r=8", "dynamic, length-sorted"),
+    "ours-ckpt": ("bf16", "LoRA r=8", "dynamic, length-sorted"),
 }
 
 
@@ -262,22 +266,16 @@ def our_rung(name: str, max_length: int, batch_size: int):
                     epochs=1, lora=LoraSpec(), dtype="bfloat16")
 
 
-def our_classifier(cfg, rung, pad_id: int, dev):
-    """The rung's Classifier as `models.build_classifier` makes it, with random weights from
-    `cfg` instead of pretrained ones (embeddings frozen, peft LoRA, fp32 head)."""
-    from peft import LoraConfig, get_peft_model
+def our_classifier(cfg, rung, pad_id: int, dev, checkpointing: bool = False):
+    """The rung's Classifier as `models.build_classifier` makes it (`models.adapt_backbone`:
+    frozen embeddings, peft LoRA; then the fp32 head), with random weights from `cfg` instead of
+    pretrained ones."""
     from transformers import AutoModel
-    from w2s_bench.models import DTYPES, Classifier
+    from w2s_bench.models import DTYPES, Classifier, adapt_backbone
     torch.manual_seed(0)
     with dev:
         backbone = AutoModel.from_config(cfg, dtype=DTYPES[rung.dtype])
-    backbone.config.pad_token_id = pad_id
-    if rung.freeze_embeddings:
-        backbone.get_input_embeddings().weight.requires_grad_(False)
-    if rung.lora is not None:
-        backbone = get_peft_model(backbone, LoraConfig(
-            r=rung.lora.r, lora_alpha=rung.lora.alpha, lora_dropout=rung.lora.dropout,
-            target_modules=rung.lora.target_modules))
+    backbone = adapt_backbone(backbone, rung, cfg.vocab_size, pad_id, checkpointing)
     model = Classifier(backbone, backbone.config.hidden_size, rung.pooling)
     model.head.to(device=dev, dtype=torch.float32)
     return model
@@ -291,7 +289,7 @@ def loop_ours(cfg, examples, rung, dev, pad_id: int, variant: str, seed: int):
         soft_ce_loss,
         train_step,
     )
-    model = our_classifier(cfg, rung, pad_id, dev)
+    model = our_classifier(cfg, rung, pad_id, dev, checkpointing=variant == "ours-ckpt")
     lengths = [len(x) for x in examples]
     gen = torch.Generator().manual_seed(seed)
     if variant == "ours-unsorted":
@@ -345,6 +343,8 @@ def measure(cfg_name: str, loop: str, examples, args, dev, peak: float) -> dict:
     precision, tuning, padding = DESCRIPTION[loop]
     row = {"config": cfg_name, "loop": loop, "precision": precision, "tuning": tuning,
            "padding": padding, "batch": args.batch_size}
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     try:
         if loop == "a":
             fixed = _fixed_batches(len(examples), args.batch_size, args.warmup + args.steps, args.seed)
@@ -360,6 +360,7 @@ def measure(cfg_name: str, loop: str, examples, args, dev, peak: float) -> dict:
             warm, timed = batches[:args.warmup], batches  # warm-up, then one whole pass timed
         trained, frozen = matmul_weights(model)
         t = _timed(run_step, warm, timed, dev)
+        peak_mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
         del model, run_step
         error = None
     except torch.OutOfMemoryError as e:
@@ -372,7 +373,7 @@ def measure(cfg_name: str, loop: str, examples, args, dev, peak: float) -> dict:
     useful = sum(step_flops(trained, frozen, layers, d_attn, s.lengths) for s in t.steps)
     padded = sum(step_flops(trained, frozen, layers, d_attn, [s.width] * len(s.lengths)) for s in t.steps)
     return {**row, "steps": len(t.steps), "seconds": t.seconds, "examples": n_ex,
-            "tokens": tokens, "padded_tokens": sum(s.width * len(s.lengths) for s in t.steps),
+            "peak_mem_gib": peak_mem, "tokens": tokens, "padded_tokens": sum(s.width * len(s.lengths) for s in t.steps),
             "trained_matmul_params": trained, "frozen_matmul_params": frozen,
             "flops": useful, "flops_incl_pad": padded,
             "examples_per_s": n_ex / t.seconds, "tokens_per_s": tokens / t.seconds,
@@ -390,18 +391,19 @@ def add_ratios(rows: list[dict]) -> None:
 
 def markdown(rows: list[dict]) -> str:
     head = ("| config | loop | precision | tuning | padding | batch | examples/s | tokens/s (non-pad) "
-            "| MFU | MFU incl. pad | × (b) |")
-    lines = [head, "|" + "---|" * 11]
+            "| MFU | MFU incl. pad | × (b) | peak memory |")
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['config']} | {r['loop']} | {r['precision']} | {r['tuning']} | "
-                         f"{r['padding']} | {r['batch']} | {r['error']} | | | | |")
+                         f"{r['padding']} | {r['batch']} | {r['error']} | | | | | |")
             continue
         ratio = "" if r["ratio_to_b"] is None else f"{r['ratio_to_b']:.2f}"
+        mem = "" if r.get("peak_mem_gib") is None else f"{r['peak_mem_gib']:.1f} GiB"
         lines.append(f"| {r['config']} | {r['loop']} | {r['precision']} | {r['tuning']} | "
                      f"{r['padding']} | {r['batch']} | {r['examples_per_s']:.1f} | "
                      f"{r['tokens_per_s']:,.0f} | {100 * r['mfu']:.1f} % | "
-                     f"{100 * r['mfu_incl_pad']:.1f} % | {ratio} |")
+                     f"{100 * r['mfu_incl_pad']:.1f} % | {ratio} | {mem} |")
     return "\n".join(lines)
 
 

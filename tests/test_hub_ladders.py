@@ -154,3 +154,36 @@ def test_unloadable_hub_rung_is_one_clear_error():
         update={"source": HubSource(type="hub", id="w2s-bench-test/no-such-model", revision="0" * 40)})
     with pytest.raises(AssetError, match=r"no-such-model at revision 0{40}.*HF_HUB_OFFLINE=0"):
         load_pretrained(rung)
+
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "qwen2"])
+def test_gradient_checkpointing_gives_the_same_gradients(custom_ladder, kind, monkeypatch):
+    """W2S_BENCH_GRADIENT_CHECKPOINTING=1 trades memory for a recomputed forward: the loss and
+    every trainable gradient must be those of the plain model (dropout on: GPT-2's config has
+    0.1, so the recomputation must replay the RNG)."""
+    from w2s_bench.train import _encode, _logits, soft_ce
+    ladder, _ = custom_ladder
+    rung = ladder.rung(f"tiny-{kind}")
+    items = _encode(rung, TEXTS[:6])
+    target = torch.tensor([1.0, 0.0, 0.7, 0.2, 1.0, 0.0])
+    pad = load_tokenizer(rung).pad_token_id
+    grads, losses = [], []
+    for flag in ("0", "1"):
+        monkeypatch.setenv("W2S_BENCH_GRADIENT_CHECKPOINTING", flag)
+        torch.manual_seed(0)  # LoRA's init draws from the global RNG (fit seeds it the same way)
+        model = build_classifier(rung, seed=0)
+        assert backbone_base(model).is_gradient_checkpointing == (flag == "1")
+        model.train()
+        torch.manual_seed(1)
+        loss = soft_ce(_logits(model, items, pad), target)
+        loss.backward()
+        losses.append(loss.item())
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6)
+    assert grads[0].keys() == grads[1].keys() and any("lora_" in n for n in grads[0])
+    for n in grads[0]:
+        assert torch.allclose(grads[0][n], grads[1][n], atol=1e-6), n
+    monkeypatch.setenv("W2S_BENCH_GRADIENT_CHECKPOINTING", "yes")
+    with pytest.raises(ValueError, match="set it to 1 or 0"):
+        build_classifier(rung, seed=0)

@@ -20,8 +20,8 @@ def tp():
     return module
 
 
-def _args(device, out, data="tasks"):
-    return ["--device", device, "--config", "tiny", "--loops", "a,b,ours", "--data", data,
+def _args(device, out, data="tasks", loops="a,b,ours"):
+    return ["--device", device, "--config", "tiny", "--loops", loops, "--data", data,
             "--max-length", "64", "--examples", "16", "--batch-size", "4", "--steps", "1",
             "--warmup", "1", "--out", str(out)]
 
@@ -31,9 +31,9 @@ FIELDS = ("examples_per_s", "tokens_per_s", "mfu", "mfu_incl_pad", "ratio_to_b",
 
 
 def test_three_loops_run_on_tiny_config_and_fill_the_table(tp, tmp_path, capsys):
-    result = tp.main(_args("cpu", tmp_path / "t.json"))
+    result = tp.main(_args("cpu", tmp_path / "t.json", loops="a,b,ours,ours-ckpt"))
     rows = {r["loop"]: r for r in result["rows"]}
-    assert set(rows) == {"a", "b", "ours"}
+    assert set(rows) == {"a", "b", "ours", "ours-ckpt"}
     for r in rows.values():
         assert all(k in r for k in FIELDS), r
         assert r["examples_per_s"] > 0 and 0 < r["mfu"] <= r["mfu_incl_pad"]
@@ -47,14 +47,18 @@ def test_three_loops_run_on_tiny_config_and_fill_the_table(tp, tmp_path, capsys)
     assert (rows["a"]["trained_matmul_params"], rows["a"]["frozen_matmul_params"]) == (24640, 0)
     # LoRA r=8 on the same 4 matmuls: 8*(32+96) + 8*(32+32) + 8*(32+128) + 8*(128+32) = 4096 per
     # layer, x2 = 8192 trained, + the head; the base frozen
-    for loop in ("b", "ours"):
+    for loop in ("b", "ours", "ours-ckpt"):
         assert (rows[loop]["trained_matmul_params"], rows[loop]["frozen_matmul_params"]) == (8256, 24576)
     assert rows["b"]["ratio_to_b"] == 1.0
+    # gradient checkpointing: the same batches and the same counted work, recomputed activations
+    assert rows["ours-ckpt"]["padded_tokens"] == rows["ours"]["padded_tokens"]
+    assert rows["ours-ckpt"]["flops"] == rows["ours"]["flops"]
+    assert all(r["peak_mem_gib"] is None for r in rows.values())  # measured on CUDA only
     assert rows["ours"]["ratio_to_b"] == pytest.approx(rows["ours"]["examples_per_s"] / rows["b"]["examples_per_s"])
     out = capsys.readouterr().out
     assert "| config | loop | precision |" in out and "MFU incl. pad" in out and "× (b)" in out
     saved = json.loads((tmp_path / "t.json").read_text())
-    assert saved["peak_bf16_flops"] > 0 and len(saved["rows"]) == 3
+    assert saved["peak_bf16_flops"] > 0 and len(saved["rows"]) == 4
 
 
 def test_flop_count_by_hand(tp):
@@ -77,5 +81,7 @@ def test_ratio_is_examples_per_second_over_loop_b(tp):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_three_loops_run_on_cuda(tp, tmp_path):
-    result = tp.main(_args("cuda", tmp_path / "t.json"))
-    assert {r["loop"] for r in result["rows"] if "examples_per_s" in r} == {"a", "b", "ours"}
+    result = tp.main(_args("cuda", tmp_path / "t.json", loops="a,b,ours,ours-ckpt"))
+    rows = {r["loop"]: r for r in result["rows"] if "examples_per_s" in r}
+    assert set(rows) == {"a", "b", "ours", "ours-ckpt"}
+    assert all(r["peak_mem_gib"] > 0 for r in rows.values())
