@@ -1,9 +1,9 @@
 """Frozen chess puzzles: engine self-play -> positions with one clearly best move.
 
     python -m w2s_bench.tasks.chess_puzzles --count N --seed 0 \
-        --out tasks/data/chess_puzzles.jsonl.gz [--jobs 2] [--cache /tmp/chess_cache]
+        --out tasks/data/chess_puzzles.v2.jsonl.gz [--jobs 2] [--cache /tmp/chess_cache]
 
-(BUILD_COMMAND below is the committed file's.) --jobs and --cache change the speed, not the
+(build_command() gives each committed file's.) --jobs and --cache change the speed, not the
 file: games are independent, and the cache keeps each finished game's puzzles so that a stopped
 or larger build resumes. The puzzles of a smaller count are a prefix of a larger count's.
 
@@ -61,10 +61,21 @@ from pathlib import Path
 from w2s_bench.assets import sha256_file
 
 BUILDER_VERSION = 1
-PUZZLE_FILE = Path(__file__).parent / "data" / "chess_puzzles.jsonl.gz"
-PUZZLE_SHA256 = "e7ea091e38fbef2456fb96e6964465a1c09fbda429f6dce47274bd47f301f77a"
-BUILD_COMMAND = ("python -m w2s_bench.tasks.chess_puzzles --count 1000 --seed 0 "
-                 "--out tasks/data/chess_puzzles.jsonl.gz")
+# the committed files: name -> (sha256, --count it was built with). The 1000 puzzles of
+# chess_puzzles.jsonl.gz (task `chess`) are the first 1000 of chess_puzzles.v2.jsonl.gz (`chess.v2`).
+FROZEN = {
+    "chess_puzzles.jsonl.gz": ("e7ea091e38fbef2456fb96e6964465a1c09fbda429f6dce47274bd47f301f77a", 1000),
+    "chess_puzzles.v2.jsonl.gz": ("a3adfda0eb92519965924456a242e2cbd68715a11082cb3ef31613ff29481a57", 3000),
+}
+PUZZLE_FILE = Path(__file__).parent / "data" / "chess_puzzles.v2.jsonl.gz"
+PUZZLE_SHA256 = FROZEN[PUZZLE_FILE.name][0]
+
+
+def build_command(path: str | Path = PUZZLE_FILE) -> str:
+    """The command that rebuilds a committed puzzle file."""
+    name = Path(path).name
+    count = FROZEN.get(name, (None, "N"))[1]
+    return f"python -m w2s_bench.tasks.chess_puzzles --count {count} --seed 0 --out tasks/data/{name}"
 
 # analysis of candidate positions (the labels)
 NODES = 100_000
@@ -297,13 +308,13 @@ def load_puzzles(path: str | Path = PUZZLE_FILE, sha256: str = PUZZLE_SHA256) ->
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no puzzle file; restore it from git "
-                                f"(`git checkout -- {path.name}`) or rebuild: {BUILD_COMMAND}")
+                                f"(`git checkout -- {path.name}`) or rebuild: {build_command(path)}")
     got = sha256_file(path)
     if got != sha256:
         raise PuzzleHashError(
             f"{path}: sha256 {got[:12]}... but the benchmark freezes {sha256[:12]}...; the frozen "
             f"puzzle file must not change: restore it from git (`git checkout -- {path}`), or "
-            f"rebuild it with `{BUILD_COMMAND}` (same stockfish version) and check the hash")
+            f"rebuild it with `{build_command(path)}` (same stockfish version) and check the hash")
     return read_puzzle_file(path)[1]
 
 

@@ -81,17 +81,28 @@ def test_builder_output_is_valid(tiny_build, stockfish):
         check_puzzle(p)
 
 
-def test_committed_file_matches_frozen_hash_and_loads():
-    assert cp.sha256_file(cp.PUZZLE_FILE) == cp.PUZZLE_SHA256
-    meta, _ = cp.read_puzzle_file(cp.PUZZLE_FILE)
-    puzzles = cp.load_puzzles()
-    assert len(puzzles) == meta["count"] >= 500
+@pytest.mark.parametrize("name", sorted(cp.FROZEN))
+def test_committed_file_matches_frozen_hash_and_loads(name):
+    path = cp.PUZZLE_FILE.parent / name
+    sha256, count = cp.FROZEN[name]
+    assert cp.sha256_file(path) == sha256
+    meta, _ = cp.read_puzzle_file(path)
+    puzzles = cp.load_puzzles(path, sha256)
+    assert len(puzzles) == meta["count"] == count
+    assert f"--count {count} " in cp.build_command(path)
     assert not any(p.get("meta") for p in puzzles)
     assert meta["engine"].startswith("Stockfish") and meta["threads"] == 1
     assert len({p["id"] for p in puzzles}) == len(puzzles)
     assert len({p["fen"] for p in puzzles}) == len(puzzles)
     for p in puzzles[:200]:
         check_puzzle(p)
+
+
+def test_chess_v1_puzzles_are_the_first_of_v2():
+    """`chess` (1000 puzzles) and `chess.v2` (3000) come from one build: v1 is v2's prefix."""
+    _, v1 = cp.read_puzzle_file(cp.PUZZLE_FILE.parent / "chess_puzzles.jsonl.gz")
+    _, v2 = cp.read_puzzle_file(cp.PUZZLE_FILE.parent / "chess_puzzles.v2.jsonl.gz")
+    assert len(v1) == 1000 and v2[:1000] == v1
 
 
 def test_tampered_file_raises_clear_error(tmp_path):
