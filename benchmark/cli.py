@@ -207,13 +207,14 @@ def cmd_plot(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from w2s_bench.registry import DEFAULT_SUITE  # light: specs only
     p = argparse.ArgumentParser(prog="w2s-bench", description="Weak-to-strong generalization benchmark.")
     sub = p.add_subparsers(dest="command", required=True)
 
     e = sub.add_parser("evaluate", help="run a method on a suite and print its PGR table")
     e.add_argument("--method", default="naive", help="registered method (w2s-bench list methods); "
                    "several, comma-separated, run on the same grid (at once with --executor ray)")
-    e.add_argument("--suite", default="pocket")
+    e.add_argument("--suite", default=DEFAULT_SUITE, help=f"default {DEFAULT_SUITE}")
     e.add_argument("--ladder", help="ladder name or .toml path (default: the suite's)")
     e.add_argument("--pairs", help="WEAK:STRONG rung pairs, comma-separated (default: the suite's)")
     e.add_argument("--seeds", type=_seeds, default=[0], help="e.g. 0,1,2 (default 0)")
@@ -259,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     au = sub.add_parser("audit", help="label-leak audit: a format-only baseline (lengths, punctuation, "
                                       "...) per task must sit within ±3 points of chance")
-    au.add_argument("--suite", default="pocket", help="audit this suite's tasks (default pocket)")
+    au.add_argument("--suite", default=DEFAULT_SUITE, help=f"audit this suite's tasks (default {DEFAULT_SUITE})")
     au.add_argument("--tasks", help="comma-separated task names instead of a suite")
     au.add_argument("--all", action="store_true", help="every shipped task (w2s-bench list tasks)")
     au.add_argument("--tolerance", type=float, default=0.03, help="allowed |accuracy - chance|")

@@ -23,6 +23,8 @@ METHODS = {
 }
 
 HERE = Path(__file__).parent
+# what `w2s-bench evaluate` and `audit` run without --suite: every task within the audit's band
+DEFAULT_SUITE = "pocket.v2"
 
 
 def method_names() -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from w2s_bench.registry import DEFAULT_SUITE
 from w2s_bench.specs import SpecError, spec_hash
 
 
@@ -74,7 +75,7 @@ def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, metho
     return p, cache.computed
 
 
-def evaluate(method: str = "naive", suite: str = "pocket", ladder: str | None = None,
+def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | None = None,
              pairs: list[tuple[str, str]] | None = None, seeds: list[int] = (0,),
              limit: int | None = None, tasks: list[str] | None = None, out: Path | None = None,
              cache_dir: Path | None = None, quiet: bool = False, ceiling: str = "standard",

@@ -6,7 +6,7 @@
 #
 # 1. throughput table (benchmarks/throughput.py) for the gpt2-xl and Qwen2.5-1.5B configs on real
 #    pocket-task lengths, loops (a), (b), ours and its variants;
-# 2. the pocket suite on the GPU (`w2s-bench evaluate --method naive --seeds 0,1,2`, L1->L6) with the
+# 2. the pocket suite on the GPU (`w2s-bench evaluate --suite pocket --method naive --seeds 0,1,2`, L1->L6) with the
 #    MiniLM weights in bf16 from gpu_assets/, compared per task with the CPU leaderboard entry;
 # 3. if time is left: the throughput table on full-length (512-token) sequences; batch 32; peak
 #    memory of the Qwen2.5-7B config at batch 32 x 512 tokens with and without gradient
@@ -111,7 +111,7 @@ if timeout 300 bash -c "$W2S evaluate --method naive --suite pocket --seeds 0,1,
   cp /tmp/w2s-pocket-gpu/result.json "$OUT/pocket_naive_gpu_result.json"
   cp /tmp/w2s-pocket-gpu/predictions.parquet "$OUT/pocket_naive_gpu_predictions.parquet"
   { echo "### Pocket suite on the GPU vs the CPU leaderboard entry (naive, L1->L6, seeds 0,1,2)"; echo
-    echo "GPU run: $((SECONDS - T0)) s wall time (\`w2s-bench evaluate --method naive --seeds 0,1,2\`)."; echo
+    echo "GPU run: $((SECONDS - T0)) s wall time (\`w2s-bench evaluate --suite pocket --method naive --seeds 0,1,2\`)."; echo
     $PY benchmarks/compare_results.py /tmp/w2s-pocket-gpu leaderboard/entries/pocket/pocket/naive \
       --names GPU,CPU; echo; } >> "$MD" 2>&1
 else
