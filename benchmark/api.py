@@ -17,11 +17,13 @@ p(label = 1), so it serves binary and pairwise tasks alike.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
+from w2s_bench import features as _features
+from w2s_bench.features import FeatureBank
 from w2s_bench.generate import GenerativeLM, Targets
 from w2s_bench.specs import Frozen, RungSpec
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce, soft_ce_loss
@@ -50,6 +52,17 @@ class StudentContext:
     largest_student: bool  # the strong rung is the ladder's largest
     unlabeled_texts: tuple  # student_train + val inputs (texts or pairs), no labels
     seed: int
+    # frozen-backbone rungs' pooled features of those inputs (computed by the harness; see
+    # w2s_bench.features), put into this process's bank before anything trains
+    features: FeatureBank | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.features is not None:
+            _features.BANK.update(self.features)
+
+    def __setstate__(self, state):  # unpickled in a method's process: install its features there too
+        self.__dict__.update(state)
+        self.__post_init__()
 
     def train(self, train: Labeled, val: Labeled, loss=soft_ce_loss, rung: RungSpec | None = None,
               desc: str = "student", init: dict | None = None) -> TrainedClassifier:
@@ -84,6 +97,9 @@ class Method:
     """Base class: subclasses set `name`, a `Config` and implement `train_student`."""
     name: ClassVar[str]
     generative: ClassVar[bool] = False  # True: train_student also accepts Targets (generative tasks)
+    # True: it trains the strong rung's backbone itself (e.g. LM fine-tuning), which a
+    # frozen-backbone rung (kind = "frozen") cannot: the harness refuses such a pair at once
+    trains_backbone: ClassVar[bool] = False
 
     class Config(Frozen):
         pass

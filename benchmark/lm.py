@@ -20,6 +20,10 @@ def lm_finetune(rung: RungSpec, texts, seed: int, epochs: int = 1, lr: float | N
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
     from w2s_bench.train import Optimizer, device, length_sorted_batches
+    if rung.kind == "frozen":
+        from w2s_bench.features import no_backbone_training
+        raise no_backbone_training(rung, "unsupervised LM fine-tuning (method generative, "
+                                         "--ceiling generative)")
     torch.manual_seed(seed)
     encoder = rung.pooling == "mean"
     dev = device()

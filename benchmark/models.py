@@ -89,6 +89,28 @@ class Classifier(nn.Module):
         return self.head(self.pooled(input_ids, attention_mask)).float()
 
 
+class FrozenClassifier(nn.Module):
+    """A frozen-backbone rung's model (w2s_bench.features): a linear 2-way head on the pooled
+    features, standardized with the mean and scale of the training inputs' features. Its inputs
+    are feature rows, not token ids."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.head = nn.Linear(hidden, 2)
+        self.register_buffer("mean", torch.zeros(hidden))
+        self.register_buffer("scale", torch.ones(hidden))
+
+    def standardize_from(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.mean(0))
+        self.scale.copy_(x.std(0).clamp(min=1e-6))
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head((x - self.mean) / self.scale).float()
+
+
 def gradient_checkpointing() -> bool:
     """$W2S_BENCH_GRADIENT_CHECKPOINTING=1: every model recomputes each layer's activations in
     the backward pass (transformers' gradient checkpointing). Activation memory drops from all
@@ -139,13 +161,27 @@ def adapt_backbone(model, rung: RungSpec, vocab_size: int, pad_id: int,
     return model
 
 
-def build_classifier(rung: RungSpec, seed: int) -> Classifier:
-    """The rung's pretrained backbone with a fresh head (initialised from `seed`)."""
+def build_classifier(rung: RungSpec, seed: int) -> Classifier | FrozenClassifier:
+    """The rung's pretrained backbone with a fresh head (initialised from `seed`); for a
+    frozen-backbone rung the head alone (its inputs are the backbone's pooled features)."""
+    if rung.kind == "frozen":
+        from transformers import AutoConfig
+        location, revision = model_location(rung)
+        with _hub_errors(location, revision):
+            hidden = AutoConfig.from_pretrained(location, revision=revision).hidden_size
+        torch.manual_seed(seed)
+        return FrozenClassifier(hidden)
     backbone = load_pretrained(rung)
     torch.manual_seed(seed)
     model = Classifier(backbone, backbone.config.hidden_size, rung.pooling)
     model.head.to(torch.float32)
     return model
+
+
+def pooled_backbone(rung: RungSpec) -> Classifier:
+    """The pretrained backbone whose `.pooled` gives a frozen rung's features (its head unused)."""
+    backbone = load_pretrained(rung)
+    return Classifier(backbone, backbone.config.hidden_size, rung.pooling).eval()
 
 
 def backbone_base(model: Classifier) -> nn.Module:
@@ -178,7 +214,10 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_trained(model: nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
-    save_file({n: t.cpu().contiguous() for n, t in trainable_state(model).items()}, str(path))
+    state = trainable_state(model)
+    if isinstance(model, FrozenClassifier):  # its standardization too
+        state.update(model.state_dict())
+    save_file({n: t.cpu().contiguous() for n, t in state.items()}, str(path))
 
 
 def load_trained(rung: RungSpec, path: Path, init_path: Path | None = None) -> Classifier:

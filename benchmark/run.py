@@ -64,6 +64,19 @@ def limit_splits(splits: dict, limit: int | None) -> dict:
     return splits if limit is None else {k: v[:limit] for k, v in splits.items()}
 
 
+def _check_frozen(method: str, method_cls, ceiling: str, ladder, pairs) -> None:
+    """What cannot run on a frozen-backbone strong rung fails at once, before any training."""
+    for _, strong in pairs:
+        rung = ladder.rung(strong)
+        if rung.kind != "frozen":
+            continue
+        from w2s_bench.features import no_backbone_training
+        if getattr(method_cls, "trains_backbone", False):
+            raise SpecError(f"method {method!r}: {no_backbone_training(rung, f'method {method!r}')}")
+        if ceiling == "generative":
+            raise SpecError(str(no_backbone_training(rung, "--ceiling generative (LM fine-tuning)")))
+
+
 def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, method_cls,
                      config, ceiling):
     """One task x pair x seed cell: its predictions and the stages it computed. Runs in the
@@ -115,6 +128,7 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
         ray_executor.connect(ray_address)  # fails here, with the fix, where Ray is not installed
     method_cls = get_method(method)
     config = method_cls.Config()
+    _check_frozen(method, method_cls, ceiling, ladder_spec, pairs)
     cache = Cache(cache_dir or home() / "cache")
     dtypes = sorted({ladder_spec.rung(x).dtype for pair in pairs for x in pair})
     environment = _environment(",".join(dtypes))  # the code as it was when the run started

@@ -150,8 +150,12 @@ class LoraSpec(Frozen):
 
 
 class RungSpec(Frozen):
-    """Pretrained weights + tokenizer + head + training hyper-parameters, pinned."""
+    """Pretrained weights + tokenizer + head + training hyper-parameters, pinned.
+    `kind = "frozen"`: the backbone never trains; its pooled features are computed once and only
+    a linear head on them trains (w2s_bench.features), with the same trainer, losses and
+    hyper-parameters (lr, batch_size, epochs, ...) as a fine-tuned rung."""
     name: str
+    kind: Literal["finetune", "frozen"] = added_field("finetune")
     source: Source  # wheel (format hf_model) or hub model id + revision
     num_layers: int | None = None  # keep only the first k transformer layers (None: all)
     pooling: Literal["mean", "last"] = "mean"  # encoders: mean; decoders: last non-pad token
@@ -164,6 +168,13 @@ class RungSpec(Frozen):
     freeze_embeddings: bool = True
     lora: LoraSpec | None = None
     dtype: Literal["float32", "bfloat16"] = "float32"
+
+    @model_validator(mode="after")
+    def _frozen_has_nothing_to_tune(self):
+        if self.kind == "frozen" and self.lora is not None:
+            raise ValueError("a frozen-backbone rung (kind = \"frozen\") trains no backbone "
+                             "weights: remove its lora table")
+        return self
 
 
 class LadderSpec(Frozen):

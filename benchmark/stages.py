@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2s_bench.specs import LadderSpec, RungSpec, TaskSpec, spec_hash
+from w2s_bench.specs import SPLITS, LadderSpec, RungSpec, TaskSpec, spec_hash
 
 # bump when a change to training or stage code changes what a stage produces
 CACHE_VERSION = 1
@@ -158,6 +158,23 @@ def _features_stage(cache, key, load_model, texts_by_split, meta) -> dict[str, n
         return {s: z[s] for s in z.files}
 
 
+def _frozen_features(cache, rung: RungSpec, splits: dict, names, meta) -> None:
+    """A frozen-backbone rung's pooled features of every text of the splits `names`, one
+    content-addressed stage per (rung, split), put into this process's bank (w2s_bench.features)."""
+    from w2s_bench.features import BANK, encode, rung_key
+    from w2s_bench.tasks.builders import split_hash
+    from w2s_bench.train import _feature_rows
+    for name in names:
+        texts, _ = _feature_rows(_texts(splits[name]))
+
+        def make(tmp, texts=texts, name=name):
+            np.save(tmp / "features.npy", encode(rung, texts, desc=f"features {meta['task']} {rung.name} {name}"))
+        folder = cache.get_or_make("frozen_features", key_of("frozen_features", rung_key(rung),
+                                                             split_hash(splits[name])),
+                                   make, {**meta, "rung": rung.name, "split": name})
+        BANK.add(rung, texts, np.load(folder / "features.npy"))
+
+
 # ---- generative tasks (target texts, exact match; w2s_bench.generate) -------------------------
 
 def check_generative(method_name: str, method_cls, ceiling: str = "standard") -> None:
@@ -236,6 +253,15 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     task_id = [task.name, spec_hash(task), {s: split_hash(rows) for s, rows in splits.items()}]
     meta = {"task": task.name, "seed": seed}
 
+    # frozen-backbone rungs: their pooled features of each split they read, computed once
+    names = [r.name for r in ladder.rungs]
+    lo, hi = names.index(weak.name), names.index(strong.name)
+    between = tuple(ladder.rungs[lo + 1:hi])
+    for rung, split_names in ((weak, SPLITS), (strong, ("student_train", "val", "test")),
+                              *((r, ("student_train", "val")) for r in between)):
+        if rung.kind == "frozen":
+            _frozen_features(cache, rung, splits, split_names, meta)
+
     # weak model on weak_train ground truth, then its soft labels on the three other splits
     k_weak = key_of("weak", task_id, weak, seed)
     load_weak = train_on_gold(cache, "weak", k_weak, weak, splits, "weak_train", seed,
@@ -255,12 +281,12 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
                            who="ceiling")
 
     # student: the method sees inputs and weak labels only, never a gold label
-    names = [r.name for r in ladder.rungs]
-    lo, hi = names.index(weak.name), names.index(strong.name)
+    from w2s_bench.features import BANK
+    unlabeled = _texts(splits["student_train"]) + _texts(splits["val"])
     ctx = StudentContext(
-        strong=strong, intermediate=tuple(ladder.rungs[lo + 1:hi]),
-        largest_student=hi == len(names) - 1,
-        unlabeled_texts=_texts(splits["student_train"]) + _texts(splits["val"]), seed=seed)
+        strong=strong, intermediate=between, largest_student=hi == len(names) - 1,
+        unlabeled_texts=unlabeled, seed=seed,
+        features=BANK.subset([r for r in (strong, *between) if r.kind == "frozen"], unlabeled))
     labels = (lambda x, y: Targets(x, tuple(y))) if gen else Labeled
     weak_labels = WeakLabels(train=labels(_texts(splits["student_train"]), weak_p["student_train"]),
                              val=labels(_texts(splits["val"]), weak_p["val"]))

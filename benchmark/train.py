@@ -94,13 +94,55 @@ def _both(items: list) -> list:
     return [a for a, _ in items] + [b for _, b in items] if _is_pair(items) else items
 
 
-def _logits(model, items: list, pad_id: int) -> torch.Tensor:
-    z = model(*_collate(_both(items), pad_id, _device_of(model)))
-    if not _is_pair(items):
+def _pair_logits(z: torch.Tensor, pair: bool) -> torch.Tensor:
+    """Logits of the inputs from the model's logits `z` of their sequences (`_both` order): as
+    they are, or for pairs [0, r(a) - r(b)] with the reward r = z1 - z0."""
+    if not pair:
         return z
     r = z[:, 1] - z[:, 0]
-    d = r[:len(items)] - r[len(items):]
+    d = r[:len(r) // 2] - r[len(r) // 2:]
     return torch.stack([torch.zeros_like(d), d], dim=1)
+
+
+def _logits(model, items: list, pad_id: int) -> torch.Tensor:
+    return _pair_logits(model(*_collate(_both(items), pad_id, _device_of(model))), _is_pair(items))
+
+
+# ---- frozen-backbone rungs: the head on cached pooled features (w2s_bench.features) ----------
+
+def _feature_rows(texts) -> tuple[list[str], bool]:
+    """The texts whose features a frozen rung reads, in `_both` order, and whether inputs are pairs."""
+    texts = list(texts)
+    if not _is_pair(texts):
+        return texts, False
+    return [a for a, _ in texts] + [b for _, b in texts], True
+
+
+def _head_inputs(rung: RungSpec, texts, desc: str | None = None) -> tuple[torch.Tensor, bool]:
+    """(feature matrix in `_both` order, pair) of a frozen rung's inputs."""
+    from w2s_bench.features import features_of
+    rows, pair = _feature_rows(texts)
+    return torch.from_numpy(features_of(rung, rows, desc)), pair
+
+
+def _head_logits(model, x: torch.Tensor, batch: list[int] | None, pair: bool) -> torch.Tensor:
+    """Logits of inputs `batch` (all if None) from the feature matrix `x` (`_head_inputs`)."""
+    n = len(x) // 2 if pair else len(x)
+    idx = list(range(n)) if batch is None else list(batch)
+    rows = idx + [i + n for i in idx] if pair else idx
+    return _pair_logits(model(x[rows].to(_device_of(model))), pair)
+
+
+@torch.no_grad()
+def _head_predict(model, x: torch.Tensor, pair: bool) -> np.ndarray:
+    model.eval()
+    return torch.softmax(_head_logits(model, x, None, pair), dim=1)[:, 1].double().cpu().numpy()
+
+
+def backbone_features(model, rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
+    """The pooled representation of `model` (a Classifier) for each text: a frozen rung's features."""
+    model.to(device()).eval()
+    return _batched(lambda b, pad: _pooled(model, b, pad), rung, _encode(rung, texts), desc)
 
 
 def _pooled(model, items: list, pad_id: int) -> torch.Tensor:
@@ -172,11 +214,17 @@ class TrainedClassifier:
         self.init = init  # backbone weights training started from, if not the pretrained ones
 
     def predict(self, texts, desc: str | None = None) -> np.ndarray:
+        if self.rung.kind == "frozen":
+            return _head_predict(self.model, *_head_inputs(self.rung, texts, desc))
         return _predict(self.model, self.rung, _encode(self.rung, texts), desc)
 
     def features(self, texts, desc: str | None = None) -> np.ndarray:
-        """The pooled representation the head reads, one row per text."""
+        """The pooled representation the head reads, one row per text (a pair: a's minus b's)."""
         self.model.eval()
+        if self.rung.kind == "frozen":
+            x, pair = _head_inputs(self.rung, texts, desc)
+            x = x.double().numpy()
+            return x[:len(x) // 2] - x[len(x) // 2:] if pair else x
         return _batched(lambda b, pad: _pooled(self.model, b, pad), self.rung,
                         _encode(self.rung, texts), desc)
 
@@ -268,6 +316,11 @@ def train_loop(model, rung: RungSpec, lengths: list[int], seed: int, step_fn, sc
 def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_loss,
         desc: str = "train", evals_per_epoch: int = 2, init: dict | None = None) -> TrainedClassifier:
     """Train `rung` (from its pretrained weights, or from backbone weights `init`)."""
+    if rung.kind == "frozen":
+        if init:
+            from w2s_bench.features import no_backbone_training
+            raise no_backbone_training(rung, "training from other backbone weights (init)")
+        return _fit_head(rung, train, val, seed, loss, desc, evals_per_epoch)
     torch.manual_seed(seed)
     model = build_classifier(rung, seed)
     if init:
@@ -285,3 +338,26 @@ def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_lo
                          lambda: _selection_score(_predict(model, rung, val_ids), np.asarray(val.targets)),
                          desc, evals_per_epoch)
     return TrainedClassifier(model.eval(), rung, history, init=init)
+
+
+def _fit_head(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss, desc: str,
+              evals_per_epoch: int) -> TrainedClassifier:
+    """`fit` for a frozen-backbone rung: the linear head on the cached pooled features, trained
+    and selected exactly like a fine-tuned rung (same loop, optimizer, loss and val score)."""
+    torch.manual_seed(seed)
+    model = build_classifier(rung, seed).to(device())
+    x_train, pair = _head_inputs(rung, train.texts, f"{desc} features")
+    x_val, _ = _head_inputs(rung, val.texts, f"{desc} features")
+    model.standardize_from(x_train.to(_device_of(model)))  # the training inputs' statistics only
+    targets = torch.tensor(np.asarray(train.targets), dtype=torch.float32)
+
+    def step_fn(b, opt, step, total):
+        model.train()
+        value = loss(_head_logits(model, x_train, b, pair), targets[b].to(_device_of(model)), step, total)
+        opt.step(value, f"{desc} at step {step}")
+        return value
+
+    history = train_loop(model, rung, [1] * len(targets), seed, step_fn,
+                         lambda: _selection_score(_head_predict(model, x_val, pair), np.asarray(val.targets)),
+                         desc, evals_per_epoch)
+    return TrainedClassifier(model.eval(), rung, history)
