@@ -11,6 +11,7 @@ from w2s_bench.api import Method
 
 class Generative(Method):
     name = "generative"
+    trains_backbone = True  # its LM step: not on a frozen-backbone rung
 
     class Config(Method.Config):
         lm_epochs: int = 1
