@@ -83,6 +83,28 @@ def _median_defined(values):
     return float(np.median(v)) if v else None
 
 
+def seed_means(cells: list[dict], metric: str = "pgr_accuracy") -> dict[int, float | None]:
+    """The suite score of each seed: the mean over tasks (those with a defined value) of the
+    task's PGR, itself the median over pairs. The quantity summarize's suite row averages."""
+    by = {}
+    for c in cells:
+        by.setdefault((c["task"], c["seed"]), []).append(c[metric])
+    medians = {k: _median_defined(v) for k, v in by.items()}
+    out = {}
+    for seed in sorted({s for _, s in medians}):
+        vals = _defined(v for (t, s), v in medians.items() if s == seed)
+        out[seed] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def paired_difference(cells_a: list[dict], cells_b: list[dict], metric: str = "pgr_accuracy"):
+    """Mean and 95 % t half-width over the seeds both runs have of (suite score of a − of b): the
+    paired comparison of two methods on the same weak models and ceilings."""
+    a, b = seed_means(cells_a, metric), seed_means(cells_b, metric)
+    return mean_ci([a[s] - b[s] for s in sorted(set(a) & set(b))
+                    if a[s] is not None and b[s] is not None])
+
+
 def summarize(cells: list[dict]):
     """Per-task and suite tables (pandas) from scored cells.
 
@@ -120,12 +142,8 @@ def summarize(cells: list[dict]):
     per_task = pd.DataFrame(trows)
 
     srow = {"tasks": len(per_task)}
-    for m in ("pgr_acc", "pgr_auroc"):
-        seed_means = []
-        for seed in sorted(set(df["seed"])):
-            vals = _defined(v[m] for (t, s), v in per_seed.items() if s == seed)
-            seed_means.append(float(np.mean(vals)) if vals else None)
-        srow[m], srow[m + "_ci"] = mean_ci(seed_means)
+    for m, metric in (("pgr_acc", "pgr_accuracy"), ("pgr_auroc", "pgr_auroc")):
+        srow[m], srow[m + "_ci"] = mean_ci(list(seed_means(cells, metric).values()))
         srow[m + "_defined_tasks"] = len(_defined(r[m] for r in trows))
     return per_pair, per_task, pd.DataFrame([srow])
 

@@ -194,6 +194,8 @@ class ProtocolSpec(Frozen):
     version: int = 1
     # PGR is undefined where ceiling - weak < noise_floor_z * binomial SE of that difference
     noise_floor_z: float = 1.0
+    # seeds a leaderboard entry of the suite needs at least (protocol v2: 5)
+    min_seeds: int = added_field(3)
 
 
 class SuiteSpec(Frozen):

@@ -13,6 +13,7 @@ from pathlib import Path
 from w2s_bench.leaderboard.entry import LeaderboardError, identity, read_result
 
 MD_FILE, CSV_FILE, PLOT_DIR = "LEADERBOARD.md", "leaderboard.csv", "plots"
+BASELINE = "naive"  # every method's mean PGR is also compared with this one's, paired by seed
 
 
 def load_entries(root: Path) -> list:
@@ -32,7 +33,9 @@ def board_frame(entries):
     """One row per suite x ladder x method x task (task '(mean)' for the suite mean), ranked."""
     import pandas as pd
 
-    from w2s_bench.scoring import summarize
+    from w2s_bench.scoring import paired_difference, summarize
+    naive = {(r.suite, r.ladder): [c.model_dump() for c in r.cells]
+             for _, r in entries if identity(r).name == BASELINE}
     rows = []
     for folder, r in entries:
         cells = [c.model_dump() for c in r.cells]
@@ -47,12 +50,15 @@ def board_frame(entries):
                          "pgr_auroc": _num(t.pgr_auroc), "pgr_auroc_ci": _num(t.pgr_auroc_ci),
                          **{k: float(accs.loc[t.task, k]) for k in accs.columns}})
         s = suite.iloc[0]
+        base = naive.get((r.suite, r.ladder))
+        vs = paired_difference(cells, base) if base is not None and identity(r).name != BASELINE else (None, None)
         rows.append({**common, "task": "(mean)", "pgr_acc": _num(s.pgr_acc), "pgr_acc_ci": _num(s.pgr_acc_ci),
+                     "vs_naive": _num(vs[0]), "vs_naive_ci": _num(vs[1]),
                      "pgr_auroc": _num(s.pgr_auroc), "pgr_auroc_ci": _num(s.pgr_auroc_ci),
                      "weak_acc": float(accs.weak_acc.mean()), "ceiling_acc": float(accs.ceiling_acc.mean()),
                      "student_acc": float(accs.student_acc.mean())})
-    cols = ["suite", "ladder", "rank", "method", "task", "pgr_acc", "pgr_acc_ci", "pgr_auroc",
-            "pgr_auroc_ci", "weak_acc", "ceiling_acc", "student_acc", "seeds", "wall_time_s",
+    cols = ["suite", "ladder", "rank", "method", "task", "pgr_acc", "pgr_acc_ci", "vs_naive",
+            "vs_naive_ci", "pgr_auroc", "pgr_auroc_ci", "weak_acc", "ceiling_acc", "student_acc", "seeds", "wall_time_s",
             "device", "method_config_sha256", "entry"]
     df = pd.DataFrame(rows, columns=[c for c in cols if c != "rank"])
     ranks = {}
@@ -72,6 +78,16 @@ def _fmt_acc(values) -> str:
     return f"{lo:.3f}" if round(lo, 3) == round(hi, 3) else f"{lo:.3f}–{hi:.3f}"
 
 
+def _vs(mean) -> str:
+    """The paired difference from the baseline, marked where its 95 % CI excludes 0."""
+    from w2s_bench.scoring import fmt_ci
+    v, half = _num(mean.vs_naive), _num(mean.vs_naive_ci)
+    if v is None:
+        return "—"
+    text = fmt_ci(v, half)
+    return text + (" ▲" if v - half > 0 else " ▼" if v + half < 0 else "") if half is not None else text
+
+
 def render(root: Path) -> tuple[str, str, list]:
     """(LEADERBOARD.md text, leaderboard.csv text, entries) — deterministic, no timestamps."""
     from tabulate import tabulate
@@ -86,7 +102,10 @@ def render(root: Path) -> tuple[str, str, list]:
              "PGR = (student − weak) / (ceiling − weak) on test accuracy. Per task: median over pairs, "
              "then mean over seeds ± 95 % t-interval; *undefined* where ceiling − weak is under the "
              "noise floor. Mean over tasks: per seed the mean over tasks with a defined PGR, then "
-             "mean ± 95 % t-interval over seeds. Methods are ranked by that mean. Wall time: the whole "
+             "mean ± 95 % t-interval over seeds. Methods are ranked by that mean. *vs naive*: the "
+             "method's mean PGR minus naive's, paired by seed (same weak models and ceilings), mean ± "
+             "95 % t-interval; ▲ / ▼ where the interval excludes 0, i.e. the method differs from naive "
+             "beyond seed noise. Wall time: the whole "
              "run, all seeds. Every number here is recomputed from the entries' per-example predictions by "
              "`w2s-bench leaderboard verify`; the same table with AUROC PGRs and accuracies is in "
              "[`leaderboard.csv`](leaderboard.csv).", ""]
@@ -123,11 +142,11 @@ def render(root: Path) -> tuple[str, str, list]:
             rows.append([int(mean["rank"]), f"`{method}`",
                          *[fmt_ci(_num(m.loc[t, "pgr_acc"]), _num(m.loc[t, "pgr_acc_ci"])) if t in m.index
                            else "n/a" for t in tasks],
-                         f"**{fmt_ci(_num(mean.pgr_acc), _num(mean.pgr_acc_ci))}**", mean.seeds,
+                         f"**{fmt_ci(_num(mean.pgr_acc), _num(mean.pgr_acc_ci))}**", _vs(mean), mean.seeds,
                          f"{mean.wall_time_s / 60:.1f} min", mean.device,
                          f"`{mean.method_config_sha256[:12]}`", f"[entry]({mean.entry})"])
         lines += [tabulate(rows, headers=["rank", "method", *[f"{t} PGR" for t in tasks],
-                                          "mean PGR", "seeds", "wall time", "device", "config sha256",
+                                          "mean PGR", f"vs {BASELINE} (paired)", "seeds", "wall time", "device", "config sha256",
                                           "files"], tablefmt="github"), ""]
         stem = f"{suite}_{ladder}"
         lines += [f"![student vs ceiling accuracy]({PLOT_DIR}/{stem}_accuracy.png)",

@@ -127,9 +127,10 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
     if result.limit is not None:
         bad(f"a smoke run (--limit {result.limit}) is not a leaderboard run; run "
             f"`w2s-bench evaluate --method {result.method} --seeds 0,1,2` without --limit")
-    if len(set(result.seeds)) < MIN_SEEDS or len(set(result.seeds)) != len(result.seeds):
-        bad(f"seeds {result.seeds}: a leaderboard entry needs at least {MIN_SEEDS} distinct seeds "
-            f"(`--seeds 0,1,2`)")
+    need = max(MIN_SEEDS, result.protocol.min_seeds)
+    if len(set(result.seeds)) < need or len(set(result.seeds)) != len(result.seeds):
+        bad(f"seeds {result.seeds}: a leaderboard entry of suite {result.suite} needs at least {need} "
+            f"distinct seeds (`--seeds {','.join(map(str, range(need)))}`)")
 
     try:
         cls = registry.get_method(result.method)

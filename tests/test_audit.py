@@ -10,6 +10,7 @@ from w2s_bench.registry import load_suite
 from w2s_bench.tasks import load_task
 
 POCKET = sorted(set(load_suite("pocket").tasks + load_suite("pocket.v2").tasks
+                    + load_suite("pocket.v3").tasks
                     + load_suite("pocket_pairwise").tasks + load_suite("pocket_pairwise.v2").tasks))
 
 # Measured leaks in frozen pocket tasks. Their specs are frozen (long runs depend on them), so they

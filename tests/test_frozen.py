@@ -122,3 +122,31 @@ def test_bank_subset_keeps_only_the_asked_texts_and_rungs(rung):
     sub = bank.subset([rung], [("a", "c")])
     assert sub.get(rung, ["c", "a"]).tolist() == [[0, 0, 1], [1, 0, 0]]
     assert sub.get(rung, ["b"]) is None and sub.get(other, ["a"]) is None
+
+
+@pytest.fixture(scope="module")
+def v3_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("v3")
+
+
+SMOKE = {"suite": "pocket.v3", "seeds": [0], "limit": 40, "quiet": True}
+
+
+def test_pocket_v3_smoke_run_computes_each_split_s_features_once(v3_cache):
+    from w2s_bench.run import evaluate
+    res = evaluate(method="naive", cache_dir=v3_cache / "cache", out=v3_cache / "naive", **SMOKE)
+    assert res["result"].ladder == "pocket_frozen" and res["result"].protocol.min_seeds == 5
+    tasks = len(res["result"].tasks)
+    # weak rung: 4 splits; strong: 3; the two intermediate rungs: 2 each
+    assert res["computed"]["frozen_features"] == tasks * (4 + 3 + 2 + 2)
+    again = evaluate(method="naive", cache_dir=v3_cache / "cache", out=v3_cache / "naive2", **SMOKE)
+    assert "frozen_features" not in again["computed"] and "student" not in again["computed"]
+
+
+@pytest.mark.parametrize("method", ["aux_conf", "bootstrap", "s2s", "probe_filter"])
+def test_methods_run_on_frozen_rungs(v3_cache, method):
+    """Loss methods, intermediate rungs, relabelling and frozen-feature probes on the v3 ladder."""
+    from w2s_bench.run import evaluate
+    res = evaluate(method=method, cache_dir=v3_cache / "cache", out=v3_cache / method, **SMOKE)
+    assert "frozen_features" not in res["computed"] and res["computed"]["student"] == len(res["result"].tasks)
+    assert all(0 <= c.student["accuracy"] <= 1 for c in res["result"].cells)

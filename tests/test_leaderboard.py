@@ -219,7 +219,7 @@ def test_fewer_than_three_seeds_and_smoke_runs(tmp_path, board):
     (root / NAIVE / "table.csv").unlink()
     build(root)
     problems = _problems(root)
-    assert problems == [_one(problems, "seeds [0, 1]: a leaderboard entry needs at least 3 distinct seeds")]
+    assert problems == [_one(problems, "seeds [0, 1]: a leaderboard entry of suite pocket needs at least 3 distinct seeds")]
     shutil.rmtree(root / NAIVE)
     make_results(root / NAIVE, "naive", limit=50)
     build(root)

@@ -1,0 +1,135 @@
+"""The measurements behind pocket.v3 (README, "pocket.v3: how it was chosen").
+
+Two tables, each from `w2s_bench.evaluate` runs (the harness itself, the stage cache shared, so
+every backbone's features of a split are computed once for all configurations):
+
+1. tasks: which offline tasks carry signal on the frozen ladder (weak mini1 -> strong mpnet,
+   naive): weak and ceiling accuracy and the gap, against the suite's criteria (weak >= 0.60,
+   ceiling - weak >= 0.08).
+2. protocol: the weak rung (mini1 / mini3 / mini6) and the number of head epochs (1 / 2 / 5 / 10),
+   naive and aux_conf over seeds: student accuracy, PGR (accuracy) mean ± 95 % CI, and aux_conf −
+   naive paired over seeds. The suite's values (mini1, 2 epochs) were fixed a priori, before this
+   table, from the first measurement in issue 16; the table shows how much the effects depend on
+   them. Nothing here was chosen on test.
+
+    python benchmarks/pocket_v3_sweep.py --seeds 0,1,2,3,4 --out benchmarks/results/pocket_v3_sweep.md
+
+Cost on 2 cores: the features (mpnet is most of it) then about two seconds a cell.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def _ci(values) -> str:
+    from w2s_bench.scoring import fmt_ci, mean_ci
+    return fmt_ci(*mean_ci(list(values)))
+
+
+def _cells(result) -> dict:
+    """(task, seed) -> cell of a Result."""
+    return {(c.task, c.seed): c for c in result.cells}
+
+
+def _ladder_file(folder: Path, epochs: int) -> str:
+    """pocket_frozen with every rung's head trained `epochs` epochs (a custom ladder file)."""
+    from w2s_bench.registry import HERE, load_ladder
+    text = (HERE / "ladders" / "pocket_frozen.toml").read_text()
+    path = folder / f"pocket_frozen_e{epochs}.toml"
+    path.write_text(text.replace('name = "pocket_frozen"', f'name = "pocket_frozen_e{epochs}"')
+                    .replace("epochs = 2\n", f"epochs = {epochs}\n"))
+    assert {r.epochs for r in load_ladder(str(path)).rungs} == {epochs}
+    return str(path)
+
+
+def run(method, seeds, tasks, cache, out, **kw):
+    from w2s_bench.run import evaluate
+    return evaluate(method=method, suite="pocket.v3", seeds=seeds, tasks=tasks, cache_dir=cache,
+                    out=out, quiet=True, **kw)["result"]
+
+
+def task_table(tasks, seeds, cache, tmp) -> list[str]:
+    lines = ["| task | test n | weak acc | ceiling acc | gap | naive acc | naive PGR (acc) | meets criteria |",
+             "|---|---|---|---|---|---|---|---|"]
+    for task in tasks:
+        res = run("naive", seeds, [task], cache, tmp / f"task_{task}")
+        cells = [c for c in res.cells]
+        w = np.mean([c.weak["accuracy"] for c in cells])
+        c_ = np.mean([c.ceiling["accuracy"] for c in cells])
+        s = np.mean([c.student["accuracy"] for c in cells])
+        ok = w >= 0.60 and c_ - w >= 0.08 and cells[0].n_test >= 1000
+        lines.append(f"| {task} | {cells[0].n_test} | {w:.3f} | {c_:.3f} | {c_ - w:+.3f} | {s:.3f} | "
+                     f"{_ci(x.pgr_accuracy for x in cells)} | {'yes' if ok else 'no'} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def protocol_table(tasks, seeds, cache, tmp) -> list[str]:
+    lines = ["| weak rung | head epochs | task | weak acc | ceiling acc | naive acc | naive PGR | "
+             "aux_conf acc | aux_conf PGR | aux_conf − naive (PGR, paired) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    configs = [(w, 2) for w in ("mini1", "mini3", "mini6")] + [("mini1", e) for e in (1, 5, 10)]
+    for weak, epochs in configs:
+        kw = {"pairs": [(weak, "mpnet")]}
+        if epochs != 2:
+            kw["ladder"] = _ladder_file(tmp, epochs)
+        naive = _cells(run("naive", seeds, tasks, cache, tmp / f"n_{weak}_{epochs}", **kw))
+        aux = _cells(run("aux_conf", seeds, tasks, cache, tmp / f"a_{weak}_{epochs}", **kw))
+        for task in tasks:
+            n = [naive[task, s] for s in seeds]
+            a = [aux[task, s] for s in seeds]
+            diff = [x.pgr_accuracy - y.pgr_accuracy for x, y in zip(a, n)
+                    if x.pgr_accuracy is not None and y.pgr_accuracy is not None]
+            lines.append(
+                f"| {weak} | {epochs} | {task} | {np.mean([c.weak['accuracy'] for c in n]):.3f} | "
+                f"{np.mean([c.ceiling['accuracy'] for c in n]):.3f} | "
+                f"{np.mean([c.student['accuracy'] for c in n]):.3f} | {_ci(c.pgr_accuracy for c in n)} | "
+                f"{np.mean([c.student['accuracy'] for c in a]):.3f} | {_ci(c.pgr_accuracy for c in a)} | "
+                f"{_ci(diff)} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--tasks", default="rotten_tomatoes.v3,hellaswag,social_iqa,piqa,boolq,sst2",
+                    help="candidate tasks for the task table")
+    ap.add_argument("--suite-tasks", default=None, help="tasks of the protocol table (default: the suite's)")
+    ap.add_argument("--skip", choices=["tasks", "protocol"], default=None)
+    ap.add_argument("--cache-dir", default=None, help="stage cache (default: $W2S_BENCH_HOME/cache)")
+    ap.add_argument("--out", default="benchmarks/results/pocket_v3_sweep.md")
+    args = ap.parse_args(argv)
+    from w2s_bench.assets import home
+    from w2s_bench.registry import load_suite
+    seeds = [int(s) for s in args.seeds.split(",")]
+    cache = Path(args.cache_dir or home() / "cache")
+    suite_tasks = args.suite_tasks.split(",") if args.suite_tasks else load_suite("pocket.v3").tasks
+    t0, out = time.time(), []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if args.skip != "tasks":
+            out += ["## Candidate tasks (weak mini1 -> strong mpnet, naive, seeds " + args.seeds + ")", ""]
+            out += task_table(args.tasks.split(","), seeds, cache, tmp) + [""]
+        if args.skip != "protocol":
+            out += ["## Weak rung and head epochs (naive and aux_conf, seeds " + args.seeds + ")", ""]
+            out += protocol_table(suite_tasks, seeds, cache, tmp) + [""]
+    out.append(f"`python benchmarks/pocket_v3_sweep.py --seeds {args.seeds}` — {time.time() - t0:.0f} s "
+               f"on this machine (stage cache shared with earlier runs).")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(out) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
