@@ -57,15 +57,50 @@ def run(method, seeds, tasks, cache, out, **kw):
                     out=out, quiet=True, **kw)["result"]
 
 
+EPOCHS = (1, 2, 5, 10, 20)
+
+
+def rung_table(tasks, seeds, cache) -> list[str]:
+    """Each rung's head trained on gold for each number of epochs, scored on gold val: the rule
+    that sets a rung's epochs in the ladder (the best val accuracy, mean over tasks and seeds)."""
+    from w2s_bench.registry import load_ladder
+    from w2s_bench.specs import SPLITS
+    from w2s_bench.stages import Cache, _frozen_features, _gold, _texts
+    from w2s_bench.tasks import load_splits, load_task
+    from w2s_bench.train import Labeled, fit
+    ladder, cache = load_ladder("pocket_frozen"), Cache(cache)
+    data = {t: load_splits(load_task(t)) for t in tasks}
+    lines = ["| rung | trained on | " + " | ".join(f"{e} epochs" for e in EPOCHS) + " | best | in the ladder |",
+             "|---|---|" + "---|" * len(EPOCHS) + "---|---|"]
+    for rung in ladder.rungs:
+        split = "student_train" if rung.name == "mpnet" else "weak_train"
+        scores = []
+        for e in EPOCHS:
+            accs = []
+            for t, splits in data.items():
+                _frozen_features(cache, rung, splits, (split, "val"), {"task": t})
+                train = Labeled(_texts(splits[split]), _gold(splits[split]))
+                val = Labeled(_texts(splits["val"]), _gold(splits["val"]))
+                for seed in seeds:
+                    p = fit(rung.model_copy(update={"epochs": e}), train, val, seed).predict(val.texts)
+                    accs.append(float(((p > 0.5) == (val.targets > 0.5)).mean()))
+            scores.append(float(np.mean(accs)))
+        best = EPOCHS[int(np.argmax(scores))]
+        lines.append(f"| {rung.name} | {split} gold | " + " | ".join(f"{x:.3f}" for x in scores)
+                     + f" | {best} | {rung.epochs} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def task_table(tasks, seeds, cache, tmp) -> list[str]:
     lines = ["| task | test n | weak acc | ceiling acc | gap | naive acc | naive PGR (acc) | meets criteria |",
              "|---|---|---|---|---|---|---|---|"]
     for task in tasks:
         res = run("naive", seeds, [task], cache, tmp / f"task_{task}")
         cells = [c for c in res.cells]
-        w = np.mean([c.weak["accuracy"] for c in cells])
-        c_ = np.mean([c.ceiling["accuracy"] for c in cells])
-        s = np.mean([c.student["accuracy"] for c in cells])
+        w = np.mean([c.weak.accuracy for c in cells])
+        c_ = np.mean([c.ceiling.accuracy for c in cells])
+        s = np.mean([c.student.accuracy for c in cells])
         ok = w >= 0.60 and c_ - w >= 0.08 and cells[0].n_test >= 1000
         lines.append(f"| {task} | {cells[0].n_test} | {w:.3f} | {c_:.3f} | {c_ - w:+.3f} | {s:.3f} | "
                      f"{_ci(x.pgr_accuracy for x in cells)} | {'yes' if ok else 'no'} |")
@@ -90,10 +125,10 @@ def protocol_table(tasks, seeds, cache, tmp) -> list[str]:
             diff = [x.pgr_accuracy - y.pgr_accuracy for x, y in zip(a, n)
                     if x.pgr_accuracy is not None and y.pgr_accuracy is not None]
             lines.append(
-                f"| {weak} | {epochs} | {task} | {np.mean([c.weak['accuracy'] for c in n]):.3f} | "
-                f"{np.mean([c.ceiling['accuracy'] for c in n]):.3f} | "
-                f"{np.mean([c.student['accuracy'] for c in n]):.3f} | {_ci(c.pgr_accuracy for c in n)} | "
-                f"{np.mean([c.student['accuracy'] for c in a]):.3f} | {_ci(c.pgr_accuracy for c in a)} | "
+                f"| {weak} | {epochs} | {task} | {np.mean([c.weak.accuracy for c in n]):.3f} | "
+                f"{np.mean([c.ceiling.accuracy for c in n]):.3f} | "
+                f"{np.mean([c.student.accuracy for c in n]):.3f} | {_ci(c.pgr_accuracy for c in n)} | "
+                f"{np.mean([c.student.accuracy for c in a]):.3f} | {_ci(c.pgr_accuracy for c in a)} | "
                 f"{_ci(diff)} |")
             print(lines[-1], flush=True)
     return lines
@@ -105,7 +140,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", default="rotten_tomatoes.v3,hellaswag,social_iqa,piqa,boolq,sst2",
                     help="candidate tasks for the task table")
     ap.add_argument("--suite-tasks", default=None, help="tasks of the protocol table (default: the suite's)")
-    ap.add_argument("--skip", choices=["tasks", "protocol"], default=None)
+    ap.add_argument("--skip", choices=["tasks", "rungs", "protocol"], action="append", default=[])
     ap.add_argument("--cache-dir", default=None, help="stage cache (default: $W2S_BENCH_HOME/cache)")
     ap.add_argument("--out", default="benchmarks/results/pocket_v3_sweep.md")
     args = ap.parse_args(argv)
@@ -117,10 +152,14 @@ def main(argv=None) -> int:
     t0, out = time.time(), []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if args.skip != "tasks":
+        if "tasks" not in args.skip:
             out += ["## Candidate tasks (weak mini1 -> strong mpnet, naive, seeds " + args.seeds + ")", ""]
             out += task_table(args.tasks.split(","), seeds, cache, tmp) + [""]
-        if args.skip != "protocol":
+        if "rungs" not in args.skip:
+            out += ["## Head epochs per rung: gold val accuracy, trained on gold (seeds " + args.seeds + ")",
+                    "", "Tasks: " + ", ".join(suite_tasks) + ".", ""]
+            out += rung_table(suite_tasks, seeds, cache) + [""]
+        if "protocol" not in args.skip:
             out += ["## Weak rung and head epochs (naive and aux_conf, seeds " + args.seeds + ")", ""]
             out += protocol_table(suite_tasks, seeds, cache, tmp) + [""]
     out.append(f"`python benchmarks/pocket_v3_sweep.py --seeds {args.seeds}` — {time.time() - t0:.0f} s "
