@@ -7,10 +7,14 @@ and student test predictions with the entry's. The cells are chosen by the sha25
 files, so a submitter cannot choose which cell is checked without changing the entry (see
 CONTRIBUTING.md, "What CI checks", for what that leaves open).
 
-Tolerance (measured; README "Leaderboard"): the same cell re-run on the same machine with another
-torch thread count gives slightly different floating-point sums; a cell passes when each model's
-hard predictions (p > 0.5) agree on at least MIN_AGREEMENT of the test examples and no probability
-differs by more than MAX_PROB_DIFF. Generative tasks compare predicted texts (MIN_AGREEMENT).
+Tolerance, measured: the pocket.v2 cell sst2 L1->L6 seed 0 of the committed naive entry (run
+at 2 torch threads with the code of commit 91e065a), re-run from an empty cache on this 2-core
+machine at 2 and at 1 thread: every hard prediction (p > 0.5) agreed and the largest probability
+difference was 5.7e-7 (ceiling; weak 1.2e-7, student 1.8e-7), float32 rounding. A cell passes
+when each model's hard predictions agree on at least MIN_AGREEMENT of the test examples and no
+probability differs by more than MAX_PROB_DIFF, over a thousand times the measured difference yet
+small enough that an entry can move only predictions within 0.001 of 0.5. Generative tasks
+compare predicted texts (MIN_AGREEMENT).
 
 Suites that need the hub and a GPU (rungs or tasks from the hub) cannot be re-run by CI: verify
 notes it, and the board marks such entries "not reproduced by CI".
@@ -26,8 +30,8 @@ import numpy as np
 
 from w2s_bench.leaderboard import entry as E
 
-MIN_AGREEMENT = 0.98
-MAX_PROB_DIFF = 0.1
+MIN_AGREEMENT = 0.99
+MAX_PROB_DIFF = 1e-3
 WHO = ("weak", "ceiling", "student")
 
 

@@ -95,8 +95,8 @@ def test_tolerance():
     assert mismatches(compare(same, same)) == []
     flipped = {**same, "student": np.array([0.4, 0.4])}
     assert mismatches(compare(same, flipped)) == [
-        "student predictions agree on 50.0% of test examples (at least 98% needed), largest "
-        "probability difference 0.2 (at most 0.1 allowed)"]
+        "student predictions agree on 50.0% of test examples (at least 99% needed), largest "
+        "probability difference 0.2 (at most 0.001 allowed)"]
 
 
 def test_verify_reproduce_on_a_clone_of_main_says_there_is_nothing_new(capsys):
