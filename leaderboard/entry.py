@@ -148,11 +148,16 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
         bad(f"seeds {result.seeds}: a leaderboard entry needs at least {MIN_SEEDS} distinct seeds "
             f"(`--seeds 0,1,2`)")
 
+    ref = None
     if result.method not in registry.METHODS:
         bad(f"method {result.method!r} is not registered in this repository (benchmark/registry.py "
             f"METHODS); add its file and registry line in the same pull request")
     else:
-        ref = registry.method_ref(result.method)  # its config read in a sealed process
+        try:
+            ref = registry.method_ref(result.method)  # its config read in a sealed process
+        except SpecError as e:
+            bad(str(e))
+    if ref is not None:
         if result.method_config_sha256 != ref.config_sha256 or result.method_config != ref.config:
             bad(f"method {result.method!r} is registered with config sha256 {ref.config_sha256[:12]}… "
                 f"{ref.config}, the entry records {result.method_config_sha256[:12]}… "
