@@ -14,7 +14,6 @@ The report is what a contributor pastes into the pull request that adds the meth
 from __future__ import annotations
 
 import ast
-import inspect
 import shutil
 import tempfile
 import time
@@ -34,49 +33,48 @@ class Check:
     detail: str
 
 
-def harness_imports(method_cls) -> list[str]:
-    """w2s_bench modules the method's file imports beyond the method API."""
-    tree = ast.parse(inspect.getsource(inspect.getmodule(method_cls)))
+def harness_imports(method_path: str) -> list[str]:
+    """w2s_bench modules the method's source files ("module:Class" path; read, not imported)
+    import beyond the method API."""
+    from w2s_bench.registry import source_files
     found = []
-    for node in ast.walk(tree):
+    for node in (n for f in source_files(method_path.partition(":")[0]).values()
+                 for n in ast.walk(ast.parse(f.read_text()))):
         names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                  else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
         found += [n for n in names if n.startswith("w2s_bench") and not n.startswith(ALLOWED_PREFIXES)]
     return sorted(set(found))
 
 
-def _student_run(cache, task, splits, ladder, name, cls, config):
+def _student_run(cache, task, splits, ladder, method):
     from w2s_bench.stages import run_cell
-    for stage in ("student", "student_pred", "features"):  # retrain the student, keep weak/ceiling
+    for stage in ("student", "student_pred"):  # retrain the student, keep weak/ceiling
         shutil.rmtree(cache.root / stage, ignore_errors=True)
     return run_cell(cache, task, splits, ladder, ladder.rung(PAIR[0]), ladder.rung(PAIR[1]), SEED,
-                    name, cls, config, features=False)
+                    method, features=False)
 
 
 def check_method(name: str) -> tuple[list[Check], str]:
-    from w2s_bench.registry import config_sha256, get_method, load_ladder
+    """The checks of one registered method. Its code runs only in sealed processes."""
+    from w2s_bench.registry import METHODS, load_ladder, method_ref
     from w2s_bench.run import limit_splits
     from w2s_bench.scoring import score_cell
     from w2s_bench.stages import Cache, MethodError
+    from w2s_bench.specs import SpecError
     from w2s_bench.tasks import load_splits, load_task
 
-    cls = get_method(name)
     checks: list[Check] = []
-
-    bad = harness_imports(cls)
+    bad = harness_imports(METHODS[name]) if name in METHODS else []
     checks.append(Check("imports only the method API", not bad,
                         "w2s_bench.api (+ other methods)" if not bad else
                         f"imports {', '.join(bad)}: a method may import only w2s_bench.api"))
     try:
-        config = cls.Config()
-        h1, h2 = config_sha256(name, config), config_sha256(name, cls.Config())
-        frozen = config.model_config.get("frozen") and config.model_config.get("extra") == "forbid"
-        ok = h1 == h2 and bool(frozen)
-        checks.append(Check("config frozen, strict and hashed", ok,
-                            f"sha256 {h1[:16]}… {config.model_dump(mode='json')}" if ok else
-                            "Config must subclass Method.Config (frozen, extra='forbid') with defaults"))
-    except Exception as e:  # noqa: BLE001 - reported as a failed check
-        checks.append(Check("config frozen, strict and hashed", False, f"{type(e).__name__}: {e}"))
+        method, again = method_ref(name), method_ref(name)  # (the second: read from the first)
+        checks.append(Check("config frozen, strict and hashed", method.config_sha256 == again.config_sha256,
+                            f"sha256 {method.config_sha256[:16]}… {method.config}; code sha256 "
+                            f"{method.code_sha256[:16]}…"))
+    except SpecError as e:  # the config failed to build (in the sealed process)
+        checks.append(Check("config frozen, strict and hashed", False, str(e)))
         return checks, ""
 
     task = load_task(TASK)
@@ -87,9 +85,9 @@ def check_method(name: str) -> tuple[list[Check], str]:
     with tempfile.TemporaryDirectory(prefix="w2s-check-") as d:
         cache = Cache(Path(d))
         try:
-            first = _student_run(cache, task, splits, ladder, name, cls, config)
+            first = _student_run(cache, task, splits, ladder, method)
         except MethodError as e:
-            gold_read = "tried to read" in str(e) or "may not read" in str(e)
+            gold_read = "tried to" in str(e) or "may not" in str(e)
             checks.append(Check("trains and predicts every test example", gold_read, str(e)
                                 if not gold_read else "(not reached)"))
             checks.append(Check("never reads gold labels", not gold_read, str(e) if gold_read else
@@ -98,7 +96,7 @@ def check_method(name: str) -> tuple[list[Check], str]:
         p = first.student
         checks.append(Check("trains and predicts every test example", True,
                             f"{len(p)} probabilities in [{p.min():.3f}, {p.max():.3f}]"))
-        second = _student_run(cache, task, splits, ladder, name, cls, config)
+        second = _student_run(cache, task, splits, ladder, method)
         diff = float(np.max(np.abs(second.student - p)))
         checks.append(Check("deterministic for a seed", diff == 0.0,
                             "two trainings, identical predictions" if diff == 0.0 else

@@ -130,8 +130,8 @@ def cmd_validate(args) -> int:
             for w, s in suite.pairs:
                 ladder.rung(w), ladder.rung(s)
         check(f"suite {name}", suite_check)
-    for name in registry.method_names():
-        check(f"method {name}", lambda name=name: registry.get_method(name) and None)
+    check("methods (configs read in one sealed process)",
+          lambda: registry.method_refs(registry.method_names()) and None)
     print("all specs valid" if not failures else f"{failures} spec(s) failed")
     return 1 if failures else 0
 
@@ -186,7 +186,7 @@ def cmd_leaderboard(args) -> int:
         print(f"added {dest}; now run `w2s-bench leaderboard build` and `w2s-bench leaderboard verify`")
     else:
         from w2s_bench.leaderboard.verify import verify
-        problems, notes = verify(root, base=args.base)
+        problems, notes = verify(root, base=args.base, reproduce=args.reproduce, cells=args.cells)
         for note in notes:
             print(f"note: {note}")
         for problem in problems:
@@ -273,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "result.schema.json")
     lb.add_argument("results", nargs="?", help="for add: a results directory from `w2s-bench evaluate`")
     lb.add_argument("--root", help="the leaderboard folder (default ./leaderboard)")
+    lb.add_argument("--reproduce", action="store_true",
+                    help="verify: also re-run sampled cells of every new entry from an empty cache "
+                         "and compare its predictions (what CI runs)")
+    lb.add_argument("--cells", type=int, default=1, help="verify --reproduce: cells re-run per new entry")
     lb.add_argument("--base", help="verify: git ref whose merge-base with HEAD holds the existing "
                                    "entries (default origin/main, else main)")
     lb.set_defaults(fn=cmd_leaderboard)

@@ -1,111 +1,172 @@
-"""Run a method where gold labels do not exist: a separate process that never held them.
+"""Run a method where gold labels do not exist: a fresh interpreter that never held them.
 
-The student stage calls `train_student` in a child process forked from a clean server process
-(multiprocessing "forkserver", started from a fresh interpreter, so nothing of the parent's
-memory — the splits with their gold labels — is in it). The child receives the context and the
-weak labels, nothing else. Inside it:
+Everything a method's code does runs here, never in the process that holds the splits: importing
+its module (to read its config), `train_student`, and loading its predictor to predict the test
+set and compute probe features. The orchestrator sends a job (method path, config, context,
+inputs) as a pickle into a job folder and reads back JSON and `.npz` arrays (no pickle): no object
+of the method's reaches it.
 
-- the harness modules that can produce gold labels (task loaders, stages, scorer, runner,
-  registry) are made unimportable, and
-- a Python audit hook refuses to open or list anything under the stage cache (ceilings are
-  trained on gold), the task specs and data, and the task datasets' asset folders.
+Two layers, the first where the host allows it (`isolation()`, recorded in every result):
 
-A method's predictor is saved by the child into the stage's temp folder; the parent loads it.
-What this cannot stop: native code (e.g. pyarrow) opening a hard-coded path. That, and any method
-importing more than `w2s_bench.api`, is caught by `w2s-bench check-method` and by review.
+- **bubblewrap** (Debian's `bwrap`): the child runs in new mount, pid, network, ipc and user
+  namespaces with every capability dropped. Its filesystem is a whitelist, read-only: the system
+  (`/usr`, `/etc`, ...), Python and its packages, the harness and method code, the model assets of
+  the rungs it may train; writable only its job folder (and the stage folder it saves a predictor
+  into). The stage cache, task specs and data, the task datasets' assets, results folders and
+  leaderboard entries do not exist there, there is no network, and no other process is visible.
+  This holds for native code and for any process the method might start.
+- **audit-hook** (everywhere, also inside bubblewrap): the harness modules that produce gold are
+  unimportable, and a Python audit hook refuses reads under the gold paths (stage cache, task
+  specs and data, task datasets' assets, the leaderboard) and other processes' `/proc`, writes
+  outside the job folder, starting processes (`subprocess`, `os.system`, `os.exec*`,
+  `os.posix_spawn`, `os.fork`, `_posixsubprocess`), loading native code from outside Python's and
+  the system's library folders (`ctypes`) and network connections. Each refusal is recorded and
+  fails the stage. Alone it is a fallback: it cannot stop native code, and a method determined to
+  undo it from Python (the hook's state is reachable by introspection) can; `W2S_BENCH_ISOLATION`
+  chooses (`auto`, the default: bubblewrap where `bwrap` runs; `bubblewrap`: required, an error
+  where it cannot run; `audit-hook`).
 """
 from __future__ import annotations
 
+import functools
 import json
-import multiprocessing as mp
 import os
+import pickle
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from pathlib import Path
 
-# modules that read task data, the cache or test labels; a method never needs them
+BUBBLEWRAP, AUDIT_HOOK = "bubblewrap", "audit-hook"
+# modules that read task data, the cache, test labels or results; a method never needs them
 HIDDEN_MODULES = ("w2s_bench.tasks", "w2s_bench.tasks.builders", "w2s_bench.stages", "w2s_bench.run",
                   "w2s_bench.scoring", "w2s_bench.registry", "w2s_bench.diagnostics",
-                  "w2s_bench.results", "w2s_bench.report", "w2s_bench.cli", "w2s_bench.check")
-_AUDITED = ("open", "os.listdir", "os.scandir", "os.walk", "glob.glob", "shutil.copyfile",
-            "os.rename", "os.remove")
-
-_blocked: tuple[str, ...] = ()
-_allowed: tuple[str, ...] = ()  # the stage's own temp folder, where the predictor is saved
-attempts: list[str] = []  # blocked reads tried (even if the method caught the error)
+                  "w2s_bench.results", "w2s_bench.report", "w2s_bench.cli", "w2s_bench.check",
+                  "w2s_bench.leaderboard", "w2s_bench.ray_executor")
+# imported before sealing, so that a child starts warm and no library loads native code later
+PRELOAD = ("w2s_bench.api", "w2s_bench.lm", "transformers", "peft",
+           "transformers.models.bert.modeling_bert", "sklearn.metrics", "sklearn.linear_model",
+           "sklearn.neighbors", "safetensors.torch")
+_READS = ("open", "os.listdir", "os.scandir", "glob.glob", "shutil.copyfile", "shutil.copytree")
+_WRITES = ("os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.symlink",
+           "os.link", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.chown")
+_PROCESSES = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
+              "os.forkpty", "os.startfile")
+_NETWORK = ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg")
+_NATIVE_NAMES = re.compile(r"exec|fork|spawn|system|popen|clone|syscall|ptrace|process_vm|dlopen|unshare|setns")
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 class GoldAccessError(PermissionError):
     pass
 
 
-def _audit(event, args):
-    if not _blocked or event not in _AUDITED or not args:
-        return
-    target = args[0]
-    if isinstance(target, int) or target is None:
-        return
-    try:
-        path = os.path.realpath(os.fsdecode(target))
-    except (TypeError, ValueError):
-        return
-    if any(path == a or path.startswith(a + os.sep) for a in _allowed):
-        return
-    for root in _blocked:
-        if path == root or path.startswith(root + os.sep):
-            attempts.append(path)
-            raise GoldAccessError(f"a method may not read {path}: it is under {root}, which holds "
-                                  f"gold labels or models trained on them")
+class IsolationError(RuntimeError):
+    """The requested isolation cannot run on this host."""
 
 
-def seal(blocked_paths, allowed_paths=()) -> None:
-    """Hide gold-producing modules and block reads under `blocked_paths` (except under
-    `allowed_paths`) for this process."""
-    global _blocked, _allowed
-    _blocked = tuple(os.path.realpath(str(p)) for p in blocked_paths)
-    _allowed = tuple(os.path.realpath(str(p)) for p in allowed_paths)
+def _under(path: str, roots) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _real(p) -> str:
+    return os.path.realpath(os.fsdecode(p))
+
+
+def library_roots() -> tuple[str, ...]:
+    """Where native code may be loaded from: Python's own and the system's library folders."""
+    import site
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), "/usr", "/lib",
+             "/lib64", "/opt"}
+    return tuple(sorted(_real(r) for r in roots))
+
+
+def make_hook(blocked, readable, writable, attempts: list):
+    """The audit hook: refuses (and appends to `attempts`) reads under `blocked` (except under
+    `readable` or `writable`), writes outside `writable`, processes, foreign native code and
+    network use."""
+    blocked, writable = tuple(map(_real, blocked)), tuple(map(_real, writable)) + ("/dev/null",)
+    readable = tuple(map(_real, readable)) + writable
+    libs, me = library_roots(), str(os.getpid())
+
+    def refuse(what: str):
+        attempts.append(what)
+        raise GoldAccessError(f"a method may not {what}: it runs sealed, with no access to gold "
+                              f"labels, other processes or the network")
+
+    def path_of(target):
+        if target is None or isinstance(target, int):
+            return None
+        try:
+            return _real(target)
+        except (TypeError, ValueError):
+            return None
+
+    def hook(event, args):
+        if event in _READS or event in _WRITES:
+            writing = event in _WRITES or (event == "open" and len(args) > 2 and (
+                (isinstance(args[1], str) and any(c in args[1] for c in "wax+"))
+                or (args[1] is None and isinstance(args[2], int) and args[2] & _WRITE_FLAGS)))
+            targets = [args[0], args[1]] if event in ("os.rename", "os.symlink", "os.link",
+                                                      "shutil.move", "shutil.copytree") else [args[0]]
+            for path in filter(None, map(path_of, targets)):
+                parts = path.split(os.sep)
+                if (_under(path, blocked) and not _under(path, readable)) or (len(parts) > 2 and parts[1] == "proc"
+                                             and parts[2].isdigit() and parts[2] != me):
+                    refuse(f"read {path}")
+                if writing and not _under(path, writable):
+                    refuse(f"write {path}")
+        elif event in _PROCESSES:
+            refuse(f"start a process ({event} {str(args[:2])[:120]})")
+        elif event == "import" and args[0] == "_posixsubprocess":  # a fresh copy of fork_exec
+            refuse(f"start a process (import {args[0]})")
+        elif event in _NETWORK:
+            refuse(f"use the network ({event})")
+        elif event == "ctypes.dlopen" and (args[0] is None or not _under(_real(args[0]), libs)):
+            refuse(f"load native code ({event} {args[0]})")
+        elif event == "ctypes.dlsym" and isinstance(args[1], str) and _NATIVE_NAMES.search(args[1]):
+            refuse(f"load native code (ctypes.dlsym {args[1]})")
+    return hook
+
+
+def seal(blocked, readable, writable, attempts: list) -> None:
+    """Seal this process: gold-producing modules unimportable, the audit hook installed, and the
+    process-starting functions that raise no audit event (`_posixsubprocess.fork_exec`, used by
+    multiprocessing's spawn) replaced by a refusal."""
+    hook = make_hook(blocked, readable, writable, attempts)
     for name in HIDDEN_MODULES:
         sys.modules[name] = None  # `import` now raises ImportError
-    sys.addaudithook(_audit)
+    sys.dont_write_bytecode = True
+    import _posixsubprocess
 
+    def fork_exec(*args, **kwargs):
+        hook("subprocess.Popen", ("_posixsubprocess.fork_exec",))
+    _posixsubprocess.fork_exec = subprocess._fork_exec = fork_exec
+    sys.addaudithook(hook)
+
+
+# ---- the child ---------------------------------------------------------------------------------
 
 def _watch_parent(ppid: int) -> None:
     while True:  # an orphan (parent killed with -9) stops instead of training on
         time.sleep(1.0)
-        try:
-            os.kill(ppid, 0)
-        except ProcessLookupError:
+        if os.getppid() != ppid:
             os._exit(1)
 
 
-def _child(method_cls, ctx, config, weak_labels, tmp: str, blocked, ppid: int) -> None:
-    threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
-    from tqdm.auto import tqdm
-    tqdm.set_lock(threading.RLock())  # not a multiprocessing lock: nothing to leak at os._exit
-    tmp = Path(tmp)
-    try:
-        seal(blocked, [tmp])
-        predictor = method_cls(ctx, config).train_student(weak_labels)
-        problem = contract_problem(predictor)
-        if attempts:
-            problem = (f"it tried to read {len(attempts)} path(s) that hold gold labels or models "
-                       f"trained on them, first {attempts[0]}; a method may use only what "
-                       f"w2s_bench.api gives it")
-        if problem:
-            (tmp / "error.json").write_text(json.dumps({"contract": problem}))
-            os._exit(3)
-        predictor.save(tmp)
-        cls = type(predictor)
-        (tmp / "predictor.json").write_text(json.dumps({"class": f"{cls.__module__}:{cls.__qualname__}"}))
-    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
-        (tmp / "error.json").write_text(json.dumps({"error": f"{type(e).__name__}: {e}",
-                                                    "traceback": traceback.format_exc()}))
-        os._exit(2)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+def _import(path: str):
+    """`module:Qual.Name` -> the object."""
+    import importlib
+    module, _, qualname = path.partition(":")
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def contract_problem(predictor) -> str | None:
@@ -118,41 +179,244 @@ def contract_problem(predictor) -> str | None:
     return None
 
 
-_context = None
+def _method(job):
+    cls = _import(job["path"])
+    config = cls.Config.model_validate(job["config"])
+    if config.model_dump(mode="json") != job["config"]:
+        raise ValueError(f"config {job['config']} does not round-trip through {job['path']}.Config")
+    return cls, config
 
 
-def _mp_context():
-    global _context
-    if _context is None:
-        _context = mp.get_context("forkserver")
-        # imported once by the server (never with gold in memory), so each fork starts warm
-        _context.set_forkserver_preload(["w2s_bench.api", "w2s_bench.lm", "transformers", "peft",
-                                         "transformers.models.bert.modeling_bert",
-                                         "sklearn.metrics", "sklearn.linear_model",
-                                         "sklearn.neighbors"])
-    return _context
+def _describe(job, out: Path) -> dict:
+    described = {}
+    for name, (path, config) in job["methods"].items():
+        cls = _import(path)
+        settings = cls.Config.model_config
+        if not (settings.get("frozen") and settings.get("extra") == "forbid"):
+            raise TypeError(f"{path}.Config must subclass Method.Config (frozen, extra='forbid')")
+        described[name] = {"config": cls.Config(**config).model_dump(mode="json"),
+                           "generative": bool(getattr(cls, "generative", False)),
+                           "trains_backbone": bool(getattr(cls, "trains_backbone", False))}
+    return described
 
 
-def train_isolated(method_cls, ctx, config, weak_labels, tmp: Path, blocked) -> None:
-    """Run `method_cls(ctx, config).train_student(weak_labels)` in a sealed child; its predictor
-    lands in `tmp`. Raises RuntimeError("contract: ...") or RuntimeError(error) on failure."""
-    proc = _mp_context().Process(target=_child, args=(method_cls, ctx, config, weak_labels, str(tmp),
-                                                      [str(b) for b in blocked], os.getpid()))
-    proc.start()
+def _train(job, out: Path):
+    cls, config = _method(job)
+    predictor = cls(job["ctx"], config).train_student(job["weak_labels"])
+    problem = contract_problem(predictor)
+    if problem:
+        return {"contract": problem}
+    folder = Path(job["folder"])
+    predictor.save(folder)
+    kind = type(predictor)
+    (folder / "predictor.json").write_text(json.dumps({"class": f"{kind.__module__}:{kind.__qualname__}"}))
+    return {}
+
+
+def _predict(job, out: Path):
+    """The predictor `train` saved, loaded here: predictions (probabilities, or texts on a
+    generative task) and, if asked, probe features (None where it has none)."""
+    import numpy as np
+    _method(job)  # the method's module first: whatever it sets up at import
+    folder = Path(job["folder"])
+    kind = _import(json.loads((folder / "predictor.json").read_text())["class"])
+    predictor = kind.load(folder, job["ctx"].strong)
+    texts, arrays = {}, {}
+    for split, inputs in job["predict"].items():
+        p = predictor.predict(inputs, desc=f"{job['desc']} {split}")
+        if job["generative"]:
+            texts[split] = [x if isinstance(x, str) else repr(x) for x in p]
+        else:
+            arrays[f"predict/{split}"] = np.asarray(p, dtype=np.float64)
+    has_features = callable(getattr(predictor, "features", None))
+    for split, inputs in (job["features"] or {}).items() if has_features else ():
+        arrays[f"features/{split}"] = np.asarray(predictor.features(inputs, desc=f"features {split}"),
+                                                 dtype=np.float32)
+    np.savez(out / "arrays.npz", **arrays)
+    return {"texts": texts, "has_features": has_features}
+
+
+JOBS = {"describe": _describe, "train": _train, "predict": _predict}
+
+
+def child_main(jobdir: str) -> None:
+    """Entry point of the sealed interpreter (`python -c ... JOBDIR`)."""
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    jobdir = Path(jobdir)
+    out, attempts = jobdir / "out", []
+
+    def finish(info: dict, code: int):
+        (out / "result.json").write_text(json.dumps(info))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     try:
-        proc.join()
-    finally:
-        if proc.is_alive():  # Ctrl-C in the parent
-            proc.terminate()
-            proc.join()
-    err_file = Path(tmp) / "error.json"
-    if proc.exitcode != 0:
-        info = json.loads(err_file.read_text()) if err_file.exists() else {
-            "error": f"the method's process died (exit code {proc.exitcode})"}
-        raise IsolatedFailure(info.get("contract"), info.get("error"), info.get("traceback"))
+        import importlib
+        for name in PRELOAD:
+            importlib.import_module(name)
+        from threadpoolctl import threadpool_info
+        threadpool_info()  # finds the BLAS libraries now (later it would run ldconfig)
+        from tqdm.auto import tqdm
+        tqdm.set_lock(threading.RLock())  # not a multiprocessing lock: nothing to leak at os._exit
+        job = pickle.loads((jobdir / "job.pkl").read_bytes())  # written by the orchestrator
+        seal(job["blocked"], job["readable"], [jobdir, *job["writable"]], attempts)
+        info = JOBS[job["kind"]](job, out)
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which raises
+        if attempts:
+            finish({"attempts": attempts}, 3)
+        finish({"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}, 2)
+    if attempts:  # refused, even where the method caught the error
+        finish({"attempts": attempts}, 3)
+    finish(info, 0 if "contract" not in info else 3)
+
+
+# ---- the parent --------------------------------------------------------------------------------
+
+def _system_binds() -> list[str]:
+    argv = []
+    for top in ("/usr", "/etc", "/sys", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        p = Path(top)
+        if p.is_symlink():
+            argv += ["--symlink", os.readlink(p), top]
+        elif p.is_dir():
+            argv += ["--ro-bind", top, top]
+    return argv
+
+
+def bwrap_argv(visible, writable, hidden, chdir: str = "/") -> list[str]:
+    """bubblewrap's arguments: a whitelist of read-only `visible` paths (plus the system's) and
+    `writable` ones; `hidden` paths lying under a visible one are covered by an empty folder
+    (visible or writable paths under a hidden one, e.g. a stage folder, are bound after that)."""
+    hidden = [_real(h) for h in hidden]
+    binds = [(flag, q) for flag, paths in (("--ro-bind", visible), ("--bind", writable)) for p in paths
+             for q in dict.fromkeys([os.path.abspath(p), _real(p)]) if os.path.exists(q)]
+    binds = list(dict.fromkeys(binds))
+    outside = [b for b in binds if not _under(b[1], hidden)]
+    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    argv += [x for flag, q in outside for x in (flag, q, q)]
+    argv += [x for h in hidden if os.path.isdir(h) and any(_under(h, [q]) and h != q for _, q in outside)
+             for x in ("--tmpfs", h)]
+    argv += [x for flag, q in binds if (flag, q) not in outside for x in (flag, q, q)]
+    for dev in sorted(Path("/dev").glob("nvidia*")) + [Path("/dev/dri")]:
+        if dev.exists():  # GPUs
+            argv += ["--dev-bind", str(dev), str(dev)]
+    return argv + ["--chdir", chdir, "--"]
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_runs() -> str | None:
+    """None where bubblewrap can make its namespaces here, else why not."""
+    if shutil.which("bwrap") is None:
+        return "bwrap is not installed (Debian: apt-get install bubblewrap)"
+    try:
+        p = subprocess.run(bwrap_argv([], [], []) + ["true"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"bwrap failed to start: {e}"
+    return None if p.returncode == 0 else f"bwrap cannot create its namespaces here: {p.stderr.strip()}"
+
+
+def isolation() -> str:
+    """The isolation a method's process gets on this host (see the module docstring)."""
+    want = os.environ.get("W2S_BENCH_ISOLATION", "auto")
+    if want == AUDIT_HOOK:
+        return AUDIT_HOOK
+    if want not in ("auto", BUBBLEWRAP):
+        raise IsolationError(f"W2S_BENCH_ISOLATION={want!r}: choose auto, {BUBBLEWRAP} or {AUDIT_HOOK}")
+    why = _bwrap_runs()
+    if why and want == BUBBLEWRAP:
+        raise IsolationError(f"W2S_BENCH_ISOLATION={BUBBLEWRAP} but {why}")
+    return AUDIT_HOOK if why else BUBBLEWRAP
+
+
+def _code_paths(method_paths) -> list[str]:
+    """Where the child imports code from: the w2s_bench and methods packages, the method's own
+    module or package, and the parent's import path (less folders that hold the working
+    directory, where results are written, or a hidden path)."""
+    import importlib.util
+
+    import w2s_bench
+    import w2s_bench.methods
+    paths = [Path(w2s_bench.__file__).parent, Path(w2s_bench.methods.__file__).parent]
+    for method_path in method_paths:
+        spec = importlib.util.find_spec(method_path.partition(":")[0].split(".")[0])  # not imported
+        if spec is not None and spec.origin not in (None, "built-in", "frozen"):
+            paths.append(Path(spec.origin).parent if spec.submodule_search_locations else Path(spec.origin))
+    return [str(p) for p in paths] + [e for e in sys.path if e and os.path.isdir(e)]
+
+
+def _visible(method_paths, rungs, hidden) -> list[str]:
+    import site
+    cwd = _real(os.getcwd())
+    hidden = [_real(h) for h in hidden]
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()]
+    for p in _code_paths(method_paths):
+        r = _real(p)
+        if not _under(cwd, [r]) and not any(_under(h, [r]) for h in hidden):
+            paths.append(p)
+    for rung in rungs:  # the pretrained weights of the rungs the method may train
+        from w2s_bench.specs import WheelSource
+        if isinstance(rung.source, WheelSource):
+            from w2s_bench.assets import asset_dir
+            paths.append(str(asset_dir(rung.source.package)))
+        elif os.path.isdir(rung.source.id):  # a local folder in the hub's layout
+            paths.append(rung.source.id)
+        else:
+            from huggingface_hub.constants import HF_HUB_CACHE
+            paths.append(str(Path(HF_HUB_CACHE) / f"models--{rung.source.id.replace('/', '--')}"))
+    return paths
 
 
 class IsolatedFailure(RuntimeError):
     def __init__(self, contract: str | None, error: str | None, tb: str | None):
         super().__init__(contract or error)
         self.contract, self.error, self.tb = contract, error, tb
+
+
+def attempts_message(attempts: list[str]) -> str:
+    return (f"it tried to {attempts[0]}" + (f" (and {len(attempts) - 1} more refused attempt(s))"
+                                             if len(attempts) > 1 else "")
+            + "; a method may use only what w2s_bench.api gives it")
+
+
+def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[dict, dict]:
+    """Run `job` (kind: describe, train or predict) in a sealed child; return its JSON output and
+    its arrays. `hidden`: gold paths; `rungs`: whose weights it may read; `writable`/`visible`:
+    extra folders it may write/read. Raises IsolatedFailure."""
+    import numpy as np
+    how = isolation()
+    with tempfile.TemporaryDirectory(prefix="w2s-sealed-") as d:
+        jobdir = Path(d)
+        for sub in ("out", "home", "tmp"):
+            (jobdir / sub).mkdir()
+        job = {**job, "blocked": [str(h) for h in hidden], "readable": [str(v) for v in visible],
+               "writable": [str(w) for w in writable]}
+        (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
+        argv = [sys.executable, "-c", "import sys; from w2s_bench.isolate import child_main; "
+                                      "child_main(sys.argv[1])", str(jobdir)]
+        if how == BUBBLEWRAP:
+            paths = [job["path"]] if "path" in job else [p for p, _ in job["methods"].values()]
+            argv = bwrap_argv([*_visible(paths, rungs, hidden), *visible],
+                              [jobdir, *writable], hidden, chdir=str(jobdir)) + argv
+        env = {**os.environ, "HOME": str(jobdir / "home"), "TMPDIR": str(jobdir / "tmp"),
+               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join(sys.path),
+               "W2S_BENCH_SEALED": how}
+        proc = subprocess.Popen(argv, env=env, cwd=jobdir)
+        try:
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # Ctrl-C in the parent
+                proc.terminate()
+                proc.wait()
+        result = jobdir / "out" / "result.json"
+        info = json.loads(result.read_text()) if result.exists() else {
+            "error": f"the method's process died (exit code {code})"}
+        if code != 0 or "error" in info or "attempts" in info or "contract" in info:
+            contract = info.get("contract") or (attempts_message(info["attempts"])
+                                                if info.get("attempts") else None)
+            raise IsolatedFailure(contract, info.get("error"), info.get("traceback"))
+        arrays = jobdir / "out" / "arrays.npz"
+        if not arrays.exists():
+            return info, {}
+        with np.load(arrays, allow_pickle=False) as z:  # never a pickle from the method's side
+            return info, {k: z[k] for k in z.files}

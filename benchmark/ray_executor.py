@@ -63,8 +63,7 @@ def connect(address: str | None = None):
 def _resources(ray, cpus_per_cell: int) -> dict:
     """A cell's Ray options. With a GPU, each cell gets a fresh worker process (max_calls=1, as
     Ray does by default for `@ray.remote(num_gpus=...)`): a reused one would keep the previous
-    cell's CUDA device and memory, and so would its forkserver (w2s_bench/isolate.py), which
-    was started with the previous cell's CUDA_VISIBLE_DEVICES."""
+    cell's CUDA device and memory."""
     if cpus_per_cell < 1:
         raise SpecError(f"--cpus-per-cell {cpus_per_cell}: give a positive number of CPUs")
     if ray.cluster_resources().get("GPU", 0) >= 1:
@@ -78,10 +77,11 @@ def _facts() -> dict:
 
     import torch
 
+    from w2s_bench.isolate import isolation
     from w2s_bench.train import device
     dev = device()  # where the trainer ran (W2S_BENCH_DEVICE may keep it on the CPU)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
-    return {"device": name, "threads": torch.get_num_threads()}
+    return {"device": name, "threads": torch.get_num_threads(), "isolation": isolation()}
 
 
 def _run_cell(fn, job: dict, splits, *after):
@@ -156,9 +156,11 @@ def cancel_all() -> None:
 
 
 def environment_update(facts: list[dict]) -> dict:
-    """The result's device and threads from the workers that ran the cells (not the driver's)."""
+    """The result's device, threads and isolation from the workers that ran the cells (not the
+    driver's)."""
     if not facts:
         return {}
     threads = [f["threads"] for f in facts]
     return {"device": " + ".join(sorted({f["device"] for f in facts})),
+            "isolation": " + ".join(sorted({f["isolation"] for f in facts})),
             "threads": max(set(threads), key=threads.count)}

@@ -13,9 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Literal
 
+from pydantic import model_validator
+
 from w2s_bench.specs import Frozen, ProtocolSpec
 
-SCHEMA_VERSION = 2  # 2: per-cell diagnostics (mistake imitation, concept saliency)
+# 2: per-cell diagnostics (mistake imitation, concept saliency); 3: the method's code hash and
+# the isolation its process ran under (optional in version 2 results, which predate them)
+SCHEMA_VERSION = 3
 
 
 class Metrics(Frozen):
@@ -70,16 +74,19 @@ class Environment(Frozen):
     device: str
     dtype: str
     threads: int
+    # how the method's processes were sealed (w2s_bench/isolate.py): "bubblewrap" or "audit-hook"
+    isolation: str | None = None
 
 
 class Result(Frozen):
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[2, 3] = SCHEMA_VERSION
     suite: str
     ladder: str
     ladder_sha256: str
     method: str
     method_config: dict
     method_config_sha256: str
+    method_code_sha256: str | None = None  # sha256 of the method's source (registry.code_sha256)
     protocol: ProtocolSpec
     # which ceiling PGR is measured against: the strong rung trained on gold ("standard"), or
     # the same after unsupervised LM fine-tuning on the task's inputs ("generative")
@@ -93,6 +100,13 @@ class Result(Frozen):
     environment: Environment
     wall_time_s: float
     created_utc: str
+
+    @model_validator(mode="after")
+    def _v3_fields(self):
+        if self.schema_version >= 3 and (self.method_code_sha256 is None or self.environment.isolation is None):
+            raise ValueError(f"schema_version {self.schema_version} requires method_code_sha256 and "
+                             f"environment.isolation")
+        return self
 
 
 def write_results(out: Path, result: Result, per_pair, predictions) -> Path:

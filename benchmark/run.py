@@ -30,7 +30,7 @@ def parse_pairs(text: str | None) -> list[tuple[str, str]] | None:
     return pairs
 
 
-def _environment(dtype: str):
+def _environment(dtype: str, isolation: str):
     import importlib.metadata as md
 
     import torch
@@ -56,7 +56,7 @@ def _environment(dtype: str):
     device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
     return Environment(git_commit=commit, git_dirty=bool(git("status", "--porcelain")) if commit else None,
                        packages=packages, python=platform.python_version(), device=device,
-                       dtype=dtype, threads=torch.get_num_threads())
+                       dtype=dtype, threads=torch.get_num_threads(), isolation=isolation)
 
 
 def limit_splits(splits: dict, limit: int | None) -> dict:
@@ -64,27 +64,26 @@ def limit_splits(splits: dict, limit: int | None) -> dict:
     return splits if limit is None else {k: v[:limit] for k, v in splits.items()}
 
 
-def _check_frozen(method: str, method_cls, ceiling: str, ladder, pairs) -> None:
+def _check_frozen(ref, ceiling: str, ladder, pairs) -> None:
     """What cannot run on a frozen-backbone strong rung fails at once, before any training."""
     for _, strong in pairs:
         rung = ladder.rung(strong)
         if rung.kind != "frozen":
             continue
         from w2s_bench.features import no_backbone_training
-        if getattr(method_cls, "trains_backbone", False):
-            raise SpecError(f"method {method!r}: {no_backbone_training(rung, f'method {method!r}')}")
+        if ref.trains_backbone:
+            raise SpecError(f"method {ref.name!r}: {no_backbone_training(rung, f'method {ref.name!r}')}")
         if ceiling == "generative":
             raise SpecError(str(no_backbone_training(rung, "--ceiling generative (LM fine-tuning)")))
 
 
-def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, method_cls,
-                     config, ceiling):
+def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, ceiling):
     """One task x pair x seed cell: its predictions and the stages it computed. Runs in the
     driver (executor "local") or in a Ray worker (executor "ray", w2s_bench/ray_executor.py)."""
     from w2s_bench.stages import Cache, run_cell
     cache = Cache(cache_root)
     p = run_cell(cache, task, splits, ladder, ladder.rung(weak), ladder.rung(strong), seed, method,
-                 method_cls, config, ceiling)
+                 ceiling)
     return p, cache.computed
 
 
@@ -102,7 +101,8 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
 
     from w2s_bench.assets import home
     from w2s_bench.diagnostics import PROBE_SPLIT, diagnose
-    from w2s_bench.registry import config_sha256, get_method, load_ladder, load_suite
+    from w2s_bench.isolate import isolation
+    from w2s_bench.registry import load_ladder, load_suite, method_ref
     from w2s_bench.results import Cell, Result, TaskInfo, write_results
     from w2s_bench.scoring import score_cell, summarize
     from w2s_bench.stages import Cache
@@ -126,21 +126,20 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
     if executor == "ray":
         from w2s_bench import ray_executor
         ray_executor.connect(ray_address)  # fails here, with the fix, where Ray is not installed
-    method_cls = get_method(method)
-    config = method_cls.Config()
-    _check_frozen(method, method_cls, ceiling, ladder_spec, pairs)
+    ref = method_ref(method)  # read in a sealed process: no method code runs in this one
+    _check_frozen(ref, ceiling, ladder_spec, pairs)
     cache = Cache(cache_dir or home() / "cache")
     dtypes = sorted({ladder_spec.rung(x).dtype for pair in pairs for x in pair})
-    environment = _environment(",".join(dtypes))  # the code as it was when the run started
+    environment = _environment(",".join(dtypes), isolation())  # the code as the run started
     task_specs = [load_task(t) for t in (tasks or suite_spec.tasks)]
     if any(t.kind == "generative" for t in task_specs):  # fail at once, before any training
         from w2s_bench.stages import check_generative
-        check_generative(method, method_cls, ceiling)
+        check_generative(ref, ceiling)
     seeds = list(seeds)
     data = {t.name: limit_splits(load_splits(t), limit) for t in task_specs}  # checks frozen hashes
     jobs = [{"cache_root": cache.root.absolute(), "task": task, "splits": data[task.name],
-             "ladder": ladder_spec, "weak": w, "strong": s, "seed": seed, "method": method,
-             "method_cls": method_cls, "config": config, "ceiling": ceiling}
+             "ladder": ladder_spec, "weak": w, "strong": s, "seed": seed, "method": ref,
+             "ceiling": ceiling}
             for task in task_specs for w, s in pairs for seed in seeds]  # the loops below, in order
     facts = []  # executor "ray": the device and threads of the workers that ran the cells
     outputs = ((cell_predictions(**job) for job in jobs) if executor == "local" else
@@ -181,8 +180,8 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
                for k, v in suite_row.iloc[0].to_dict().items()}
     result = Result(
         suite=suite_spec.name, ladder=ladder_spec.name, ladder_sha256=spec_hash(ladder_spec),
-        method=method, method_config=config.model_dump(mode="json"),
-        method_config_sha256=config_sha256(method, config),
+        method=method, method_config=ref.config, method_config_sha256=ref.config_sha256,
+        method_code_sha256=ref.code_sha256,
         protocol=suite_spec.protocol, ceiling=ceiling, seeds=seeds, pairs=pairs, limit=limit, tasks=task_info,
         cells=cells, summary=summary, environment=environment,
         wall_time_s=round(time.time() - t0, 1),

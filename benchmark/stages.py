@@ -3,8 +3,9 @@
     load+split -> weak -> weak_labels -> ceiling -> ceiling_pred -> student -> student_pred -> score
 
 Each stage's output lives at `cache/<stage>/<key>/`, where key is the sha256 of everything it
-depends on (task spec and split hashes, rung spec, method name and config, seed, the keys of its
-inputs, CACHE_VERSION). It is written into a temporary folder (named by host and pid), a
+depends on (task spec and split hashes, rung spec, method name, config and code hash, seed, the
+keys of its inputs, CACHE_VERSION). A method's student and its predictions are made in sealed
+processes (isolate.py); this process only reads their arrays. It is written into a temporary folder (named by host and pid), a
 `COMPLETE` marker is written last and the folder is renamed into place, so a folder in place is
 complete even while other processes, on this host or another sharing the cache, write the same
 stage (the first rename wins); a folder without the marker (left by an interrupted write of an
@@ -145,15 +146,9 @@ def _predict_stage(cache, stage, key, load_model, texts_by_split, meta,
 
 def _features_stage(cache, key, load_model, texts_by_split, meta) -> dict[str, np.ndarray] | None:
     def make(tmp):
-        model = load_model()
-        if not callable(getattr(model, "features", None)):
-            (tmp / "none").write_text("this predictor exposes no features\n")
-            return
-        np.savez(tmp / "features.npz", **{s: model.features(t, desc=f"features {meta['task']} {s}")
+        np.savez(tmp / "features.npz", **{s: load_model().features(t, desc=f"features {meta['task']} {s}")
                                            for s, t in texts_by_split.items()})
     folder = cache.get_or_make("features", key, make, meta)
-    if not (folder / "features.npz").exists():
-        return None
     with np.load(folder / "features.npz") as z:
         return {s: z[s] for s in z.files}
 
@@ -177,10 +172,11 @@ def _frozen_features(cache, rung: RungSpec, splits: dict, names, meta) -> None:
 
 # ---- generative tasks (target texts, exact match; w2s_bench.generate) -------------------------
 
-def check_generative(method_name: str, method_cls, ceiling: str = "standard") -> None:
-    """A generative task needs a method that trains on predicted texts, and the standard ceiling."""
-    if not getattr(method_cls, "generative", False):
-        raise MethodError(f"method {method_name!r} does not support generative tasks (its weak labels "
+def check_generative(method, ceiling: str = "standard") -> None:
+    """A generative task needs a method that trains on predicted texts (a `MethodRef` whose class
+    sets `generative`), and the standard ceiling."""
+    if not method.generative:
+        raise MethodError(f"method {method.name!r} does not support generative tasks (its weak labels "
                           f"are predicted texts, not probabilities); use method 'naive'")
     if ceiling != "standard":
         raise MethodError(f"ceiling {ceiling!r} does not apply to generative tasks; use 'standard'")
@@ -216,10 +212,12 @@ def _text_stage(cache, stage, key, load_model, texts_by_split, meta, who: str) -
 
 def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
     """What a method's process may not read: the stage cache (ceilings are trained on gold), the
-    task specs and data, and the folder the task's examples come from."""
+    task specs and data, the folder the task's examples come from, and the leaderboard (its
+    entries hold ceilings' test predictions)."""
+    import w2s_bench.leaderboard
     import w2s_bench.tasks
     from w2s_bench.specs import HubSource, WheelSource
-    paths = [cache.root, Path(w2s_bench.tasks.__file__).parent]
+    paths = [cache.root, Path(w2s_bench.tasks.__file__).parent, Path(w2s_bench.leaderboard.__file__).parent]
     if isinstance(task.source, WheelSource):
         from w2s_bench.assets import asset_dir, home
         paths += [asset_dir(task.source.package), home() / "wheels"]
@@ -232,9 +230,10 @@ def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
 
 
 def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, weak: RungSpec,
-             strong: RungSpec, seed: int, method_name: str, method_cls, method_config,
-             ceiling: str = "standard", features: bool = True) -> CellPredictions:
+             strong: RungSpec, seed: int, method, ceiling: str = "standard",
+             features: bool = True) -> CellPredictions:
     """All stages of one task x pair x seed cell; each read from the cache when already done.
+    `method`: a `registry.MethodRef`; its code runs only in sealed processes (isolate.py).
     `ceiling`: "standard" (strong rung on student_train gold) or "generative" (the same after
     unsupervised LM fine-tuning on the task's inputs, as the generative method does).
     `features`: also compute the saliency-probe features (the scorer's diagnostics need them)."""
@@ -245,7 +244,7 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
 
     gen = task.kind == "generative"  # texts in, texts out: the generative trainer, exact match
     if gen:
-        check_generative(method_name, method_cls, ceiling)
+        check_generative(method, ceiling)
     train_on_gold, predict_stage = ((_train_generative, _text_stage) if gen
                                     else (_train_on_gold, _predict_stage))
 
@@ -290,34 +289,69 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     labels = (lambda x, y: Targets(x, tuple(y))) if gen else Labeled
     weak_labels = WeakLabels(train=labels(_texts(splits["student_train"]), weak_p["student_train"]),
                              val=labels(_texts(splits["val"]), weak_p["val"]))
-    k_student = key_of("student", method_name, method_config, k_labels, ctx.strong,
+    # the method's identity is its name, config and code: an edited method trains a new student
+    k_student = key_of("student", method.name, method.config, method.code_sha256, k_labels, ctx.strong,
                        ctx.intermediate, ctx.largest_student, seed)
-    smeta = {**meta, "method": method_name, "rung": strong.name}
+    smeta = {**meta, "method": method.name, "rung": strong.name}
+    where = f"on task {task.name} ({weak.name}->{strong.name}, seed {seed})"
+    hidden = gold_paths(cache, task)
+    rungs = (ctx.strong, *ctx.intermediate)
 
-    def make_student(tmp):
-        from w2s_bench.isolate import IsolatedFailure, train_isolated
+    def sealed(job, **kw):
+        from w2s_bench.isolate import IsolatedFailure, run_sealed
         try:  # in a process that never held a gold label (see isolate.py)
-            train_isolated(method_cls, ctx, method_config, weak_labels, tmp,
-                           blocked=gold_paths(cache, task))
+            return run_sealed({**job, "path": method.path, "config": method.config, "ctx": ctx},
+                              hidden=hidden, rungs=rungs, **kw)
         except IsolatedFailure as e:
             if e.contract:
-                raise MethodError(f"method {method_name!r}: {e.contract}") from None
-            raise MethodError(f"method {method_name!r} failed on task {task.name} "
-                              f"({weak.name}->{strong.name}, seed {seed}): {e.error}"
+                raise MethodError(f"method {method.name!r}: {e.contract}") from None
+            raise MethodError(f"method {method.name!r} failed {where}: {e.error}"
                               + (f"\n{e.tb}" if os.environ.get("W2S_BENCH_DEBUG") else "")) from None
-    s_folder = cache.get_or_make("student", k_student, make_student, smeta)
 
-    def load_student():
-        import importlib
-        module, name = json.loads((s_folder / "predictor.json").read_text())["class"].split(":")
-        return getattr(importlib.import_module(module), name).load(s_folder, strong)
-    stud_p = predict_stage(cache, "student_pred", key_of("student_pred", k_student), load_student,
-                           {"test": _texts(splits["test"])}, smeta, who=method_name)
+    s_folder = cache.get_or_make("student", k_student, lambda tmp: sealed(
+        {"kind": "train", "weak_labels": weak_labels, "folder": str(tmp)}, writable=[tmp]), smeta)
+
+    # its test predictions and probe features, computed from the saved predictor, sealed too
+    probe = features and not gen  # (check-method needs no features; a causal LM has none)
+    probe_texts = {s: _texts(splits[s]) for s in ("val", "test")}
+    test = _texts(splits["test"])
+
+    def make_pred(tmp):
+        info, arrays = sealed({"kind": "predict", "folder": str(s_folder), "generative": gen,
+                               "predict": {"test": test}, "features": probe_texts if probe else None,
+                               "desc": f"student_pred {task.name}"}, visible=[s_folder])
+        if gen:
+            p = info["texts"].get("test", [])
+            if len(p) != len(test) or not all(isinstance(x, str) for x in p):
+                raise MethodError(f"{method.name} on {task.name}: predictions must be {len(test)} texts")
+            (tmp / "texts.json").write_text(json.dumps({"test": p}, ensure_ascii=False))
+            return
+        p = arrays.get("predict/test", np.zeros(0))
+        if p.shape != (len(test),) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
+            raise MethodError(f"{method.name} on {task.name}: predictions must be {len(test)} finite "
+                              f"probabilities in [0, 1], got shape {p.shape}")
+        np.savez(tmp / "probs.npz", test=p)
+        feats = {s: arrays[f"features/{s}"] for s in probe_texts if f"features/{s}" in arrays}
+        if feats:
+            if any(f.ndim != 2 or len(f) != len(probe_texts[s]) or not np.all(np.isfinite(f))
+                   for s, f in feats.items()):
+                raise MethodError(f"{method.name} on {task.name}: features must be one finite row "
+                                  f"per input")
+            np.savez(tmp / "features.npz", **feats)
+    p_folder = cache.get_or_make("student_pred", key_of("student_pred", k_student, probe), make_pred, smeta)
+    if gen:
+        stud_test = np.array(json.loads((p_folder / "texts.json").read_text())["test"], dtype=object)
+    else:
+        with np.load(p_folder / "probs.npz") as z:
+            stud_test = z["test"]
 
     # features for the saliency probe: the pretrained strong rung, the ceiling, the student
-    if not features or gen:  # (check-method needs none; a causal LM has no head features)
-        return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"], {})
-    probe_texts = {s: _texts(splits[s]) for s in ("val", "test")}
+    if not probe:
+        return CellPredictions(weak_p["test"], ceil_p["test"], stud_test, {})
+    student_features = None
+    if (p_folder / "features.npz").exists():
+        with np.load(p_folder / "features.npz") as z:
+            student_features = {s: z[s] for s in z.files}
     features = {
         "pretrained": _features_stage(
             cache, key_of("features", "pretrained", task_id, strong),
@@ -325,7 +359,6 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
             {**meta, "rung": strong.name, "model": "pretrained"}),
         "ceiling": _features_stage(cache, key_of("features", k_ceil), load_ceil, probe_texts,
                                    {**meta, "rung": strong.name, "model": "ceiling"}),
-        "student": _features_stage(cache, key_of("features", k_student), load_student, probe_texts,
-                                   {**smeta, "model": "student"}),
+        "student": student_features,
     }
-    return CellPredictions(weak_p["test"], ceil_p["test"], stud_p["test"], features)
+    return CellPredictions(weak_p["test"], ceil_p["test"], stud_test, features)

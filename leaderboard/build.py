@@ -25,6 +25,14 @@ def load_entries(root: Path) -> list:
     return out
 
 
+def ci_rerun(result) -> str:
+    """What CI re-ran of an entry before it was merged (verify --reproduce; leaderboard/reproduce.py)."""
+    from w2s_bench.leaderboard.entry import not_rerunnable
+    if result.schema_version < 3:
+        return "predates CI re-runs"
+    return "not reproduced by CI" if not_rerunnable(result) else "sampled cells"
+
+
 def _num(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
@@ -43,7 +51,7 @@ def board_frame(entries):
         common = {"suite": r.suite, "ladder": r.ladder, "method": identity(r).name,  # + ceiling
                   "seeds": ",".join(map(str, r.seeds)), "wall_time_s": r.wall_time_s,
                   "device": r.environment.device, "method_config_sha256": r.method_config_sha256,
-                  "entry": folder}
+                  "ci_rerun": ci_rerun(r), "entry": folder}
         accs = per_pair.groupby("task", sort=False)[["weak_acc", "ceiling_acc", "student_acc"]].mean()
         for t in per_task.itertuples():
             rows.append({**common, "task": t.task, "pgr_acc": _num(t.pgr_acc), "pgr_acc_ci": _num(t.pgr_acc_ci),
@@ -58,8 +66,8 @@ def board_frame(entries):
                      "weak_acc": float(accs.weak_acc.mean()), "ceiling_acc": float(accs.ceiling_acc.mean()),
                      "student_acc": float(accs.student_acc.mean())})
     cols = ["suite", "ladder", "rank", "method", "task", "pgr_acc", "pgr_acc_ci", "vs_naive",
-            "vs_naive_ci", "pgr_auroc", "pgr_auroc_ci", "weak_acc", "ceiling_acc", "student_acc", "seeds", "wall_time_s",
-            "device", "method_config_sha256", "entry"]
+            "vs_naive_ci", "pgr_auroc", "pgr_auroc_ci", "weak_acc", "ceiling_acc", "student_acc", "seeds",
+            "wall_time_s", "device", "method_config_sha256", "ci_rerun", "entry"]
     df = pd.DataFrame(rows, columns=[c for c in cols if c != "rank"])
     ranks = {}
     means = df[df.task == "(mean)"]
@@ -108,7 +116,10 @@ def render(root: Path) -> tuple[str, str, list]:
              "beyond seed noise. Wall time: the whole "
              "run, all seeds. Every number here is recomputed from the entries' per-example predictions by "
              "`w2s-bench leaderboard verify`; the same table with AUROC PGRs and accuracies is in "
-             "[`leaderboard.csv`](leaderboard.csv).", ""]
+             "[`leaderboard.csv`](leaderboard.csv). CI re-run: *sampled cells* — before the entry was "
+             "merged, CI re-ran sampled cells from an empty cache and got its predictions "
+             "(`verify --reproduce`); *not reproduced by CI* — its suite needs the hub and a GPU; "
+             "*predates CI re-runs* — submitted before CI re-ran entries.", ""]
     if not entries:
         lines += ["No entries yet.", ""]
     by_id = {}
@@ -144,10 +155,12 @@ def render(root: Path) -> tuple[str, str, list]:
                            else "n/a" for t in tasks],
                          f"**{fmt_ci(_num(mean.pgr_acc), _num(mean.pgr_acc_ci))}**", _vs(mean), mean.seeds,
                          f"{mean.wall_time_s / 60:.1f} min", mean.device,
-                         f"`{mean.method_config_sha256[:12]}`", f"[entry]({mean.entry})"])
+                         f"`{mean.method_config_sha256[:12]}`",
+                         mean.ci_rerun if mean.ci_rerun != "not reproduced by CI" else f"**{mean.ci_rerun}**",
+                         f"[entry]({mean.entry})"])
         lines += [tabulate(rows, headers=["rank", "method", *[f"{t} PGR" for t in tasks],
-                                          "mean PGR", f"vs {BASELINE} (paired)", "seeds", "wall time", "device", "config sha256",
-                                          "files"], tablefmt="github"), ""]
+                                          "mean PGR", f"vs {BASELINE} (paired)", "seeds", "wall time", "device",
+                                          "config sha256", "CI re-run", "files"], tablefmt="github"), ""]
         stem = f"{suite}_{ladder}"
         lines += [f"![student vs ceiling accuracy]({PLOT_DIR}/{stem}_accuracy.png)",
                   f"![PGR per method]({PLOT_DIR}/{stem}_pgr.png)", "",

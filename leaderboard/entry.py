@@ -87,6 +87,23 @@ def read_predictions(path: Path):
     return df
 
 
+def not_rerunnable(result) -> str | None:
+    """Why CI (CPU, offline but for PyPI) cannot re-run this entry's cells, or None where it can:
+    no rung or task may come from the hub (the pocket suites read registry wheels and files)."""
+    from w2s_bench import registry
+    from w2s_bench.specs import HubSource
+    from w2s_bench.tasks import load_task
+    try:
+        ladder = registry.load_ladder(result.ladder)
+        tasks = [load_task(t) for t in result.tasks]
+    except SpecError as e:
+        return str(e)
+    hub = [r.name for r in ladder.rungs if isinstance(r.source, HubSource)]
+    hub += [t.name for t in tasks if isinstance(t.source, HubSource)]
+    return (f"{', '.join(hub)} come(s) from the Hugging Face hub and need a GPU host; CI runs on "
+            f"CPUs without the hub") if hub else None
+
+
 def split_hash_problems(name: str, spec, recorded: dict[str, str], lock: dict | None = None) -> list[str]:
     """The entry's split hashes for task `name` against those frozen in its spec or, for a hub
     task, in tasks/splits.lock.json (`lock`: that file's content; default: read it)."""
@@ -132,19 +149,27 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
         bad(f"seeds {result.seeds}: a leaderboard entry of suite {result.suite} needs at least {need} "
             f"distinct seeds (`--seeds {','.join(map(str, range(need)))}`)")
 
-    try:
-        cls = registry.get_method(result.method)
-    except SpecError:
+    ref = None
+    if result.method not in registry.METHODS:
         bad(f"method {result.method!r} is not registered in this repository (benchmark/registry.py "
             f"METHODS); add its file and registry line in the same pull request")
     else:
-        config = cls.Config()
-        want = registry.config_sha256(result.method, config)
-        if result.method_config_sha256 != want or result.method_config != config.model_dump(mode="json"):
-            bad(f"method {result.method!r} is registered with config sha256 {want[:12]}… "
-                f"{config.model_dump(mode='json')}, the entry records {result.method_config_sha256[:12]}… "
+        try:
+            ref = registry.method_ref(result.method)  # its config read in a sealed process
+        except SpecError as e:
+            bad(str(e))
+    if ref is not None:
+        if result.method_config_sha256 != ref.config_sha256 or result.method_config != ref.config:
+            bad(f"method {result.method!r} is registered with config sha256 {ref.config_sha256[:12]}… "
+                f"{ref.config}, the entry records {result.method_config_sha256[:12]}… "
                 f"{result.method_config}; re-run with the registered config (a changed config is a "
                 f"new method name)")
+        if result.method_code_sha256 not in (None, ref.code_sha256):
+            files = ", ".join(str(p) for p in registry.source_files(ref.path.partition(":")[0]).values())
+            bad(f"method {result.method!r}: its code here ({files}; sha256 {ref.code_sha256[:12]}…) "
+                f"is not the code the entry ran (sha256 {result.method_code_sha256[:12]}…); an entry "
+                f"is tied to its method's code: restore the file, or submit the changed method "
+                f"under a new name")
 
     try:
         suite = registry.load_suite(result.suite)

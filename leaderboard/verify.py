@@ -2,10 +2,12 @@
 
 - a file under `leaderboard/` over the size cap, or a stray file in `entries/`;
 - an entry whose result.json breaks the schema, sits at the wrong identity path, is a smoke run,
-  has fewer than 3 seeds, names a method not registered at its config hash, records task or split
-  hashes that differ from the frozen specs, or whose metrics do not recompute from its predictions
-  (`entry.check_entry`);
+  has fewer than 3 seeds, names a method not registered at its config hash or whose code differs
+  from the code hash it records, records task or split hashes that differ from the frozen specs,
+  or whose metrics do not recompute from its predictions (`entry.check_entry`);
 - an existing entry modified or removed against the merge-base with the base branch (git);
+- with `--reproduce`: a new entry whose sampled cells, re-run here from an empty cache, do not
+  give its predictions (leaderboard/reproduce.py).
 - `result.schema.json`, `LEADERBOARD.md` or `leaderboard.csv` not what the code generates, or a
   plot LEADERBOARD.md links missing.
 
@@ -32,16 +34,17 @@ def _git(cwd: Path, *args) -> tuple[int, str]:
     return p.returncode, p.stdout.strip() if p.returncode == 0 else p.stderr.strip()
 
 
-def history_problems(root: Path, base: str | None, notes: list[str]) -> list[str]:
-    """Entries (files under root/entries) modified or removed against the merge-base with `base`."""
+def _merge_base(root: Path, base: str | None, notes: list[str]):
+    """(repository top, merge-base commit, its description) or a list of problems; None where
+    there is no git history to compare with (a note says why)."""
     root = Path(root).resolve()
     rc, top = _git(root, "rev-parse", "--show-toplevel")
     if rc != 0:
-        notes.append(f"{root} is not in a git repository: skipped the modified/removed-entry check")
-        return []
+        notes.append(f"{root} is not in a git repository: skipped the checks against git history")
+        return None
     if _git(root, "rev-parse", "--verify", "-q", "HEAD")[0] != 0:
-        notes.append("the repository has no commit yet: skipped the modified/removed-entry check")
-        return []
+        notes.append("the repository has no commit yet: skipped the checks against git history")
+        return None
     head = _git(root, "rev-parse", "HEAD")[1]
     if base is not None:
         if _git(root, "rev-parse", "--verify", "-q", f"{base}^{{commit}}")[0] != 0:
@@ -64,24 +67,51 @@ def history_problems(root: Path, base: str | None, notes: list[str]) -> list[str
     elif merge_base == head:
         notes.append(f"HEAD is the merge-base with {ref} (a clone of main): checked only uncommitted "
                      f"changes to entries, against HEAD; on a pull request pass --base origin/main")
-    rel = (root / "entries").relative_to(top).as_posix()
-    rc, out = _git(Path(top), "diff", "--name-status", "--no-renames", merge_base, "--", rel)
+    return Path(top), merge_base, f"the merge-base {merge_base[:12]}" + (f" with {ref}" if ref else " (HEAD)")
+
+
+def _entry_changes(root: Path, base: str | None, notes: list[str]):
+    """([(git status letter, path from the repository top)] of files under root/entries against
+    the merge-base (untracked files as "A"), the merge-base's description), or problems."""
+    found = _merge_base(root, base, notes)
+    if found is None or isinstance(found, list):
+        return found or [], None
+    top, merge_base, against = found
+    rel = (Path(root).resolve() / "entries").relative_to(top).as_posix()
+    rc, out = _git(top, "diff", "--name-status", "--no-renames", merge_base, "--", rel)
     if rc != 0:
-        return [f"git diff against {merge_base[:12]} failed: {out}"]
-    problems = []
+        return [f"git diff against {merge_base[:12]} failed: {out}"], None
+    changes = [tuple(line.split("\t", 1)) for line in out.splitlines()]
+    rc, untracked = _git(top, "ls-files", "--others", "--exclude-standard", "--", rel)
+    changes += [("A", p) for p in untracked.splitlines() if rc == 0 and p]
+    return [(status[:1], path) for status, path in changes], (top, merge_base, against)
+
+
+def history_problems(root: Path, base: str | None, notes: list[str]) -> list[str]:
+    """Entries (files under root/entries) modified or removed against the merge-base with `base`."""
+    changes, where = _entry_changes(root, base, notes)
+    if where is None:
+        return changes
+    _, merge_base, against = where
     what = {"M": "modified", "D": "removed", "T": "modified (file type)"}
-    against = f"the merge-base {merge_base[:12]}" + (f" with {ref}" if ref else " (HEAD)")
-    for line in out.splitlines():
-        status, _, path = line.partition("\t")
-        if status[:1] in what:
-            problems.append(f"{path}: existing entry {what[status[:1]]} against {against}; entries are "
-                            f"immutable: restore it (`git checkout {merge_base[:12]} -- {path}`) and "
-                            f"submit a new method name instead")
-    return problems
+    return [f"{path}: existing entry {what[status]} against {against}; entries are immutable: restore "
+            f"it (`git checkout {merge_base[:12]} -- {path}`) and submit a new method name instead"
+            for status, path in changes if status in what]
 
 
-def verify(root: Path, base: str | None = None, git: bool = True) -> tuple[list[str], list[str]]:
-    """(problems, notes) for the board at `root`."""
+def new_entries(root: Path, base: str | None, notes: list[str]) -> list[Path]:
+    """Entry folders with a file added against the merge-base with `base` (see history_problems)."""
+    changes, where = _entry_changes(root, base, notes)
+    if where is None:
+        return []
+    return sorted({(where[0] / path).parent for status, path in changes if status == "A"})
+
+
+def verify(root: Path, base: str | None = None, git: bool = True, reproduce: bool = False,
+           cells: int = 1) -> tuple[list[str], list[str]]:
+    """(problems, notes) for the board at `root`. `reproduce`: also re-run `cells` sampled cells
+    of every new entry (leaderboard/reproduce.py)."""
+    from w2s_bench import registry
     root = Path(root)
     problems, notes = [], []
     for f in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
@@ -97,6 +127,17 @@ def verify(root: Path, base: str | None = None, git: bool = True) -> tuple[list[
                             f"holding only {' and '.join(E.ENTRY_FILES)}")
             continue
         folders.add(f.parent)
+    methods = set()
+    for folder in folders:
+        try:
+            methods.add(E.read_result(folder / "result.json").method)
+        except (E.LeaderboardError, OSError):
+            pass  # reported by check_entry below
+    try:
+        registry.method_refs(sorted(methods & set(registry.METHODS)))  # one sealed process for all
+    except E.SpecError:
+        pass  # each entry's check names its method's problem
+    checked = {}
     for folder in sorted(folders):
         if not (folder / "result.json").exists():
             problems.append(f"{folder / 'result.json'}: missing; an entry holds the result.json "
@@ -104,11 +145,19 @@ def verify(root: Path, base: str | None = None, git: bool = True) -> tuple[list[
             continue
         result, found = E.check_entry(folder)
         problems += found
+        checked[folder.resolve()] = (result, found)
+        if result is not None and result.method_code_sha256 is None:
+            notes.append(f"{folder}: no code hash recorded (entry predates code hashing)")
         if result is not None and folder.relative_to(entries) != E.identity(result):
             problems.append(f"{folder / 'result.json'}: a result of {E.identity(result).as_posix()} "
                             f"must sit at entries/{E.identity(result).as_posix()}/")
     if git:
         problems += history_problems(root, base, notes)
+    if reproduce:
+        from w2s_bench.leaderboard.reproduce import reproduce_entries
+        new = new_entries(root, base, []) if git else sorted(checked)
+        problems += reproduce_entries([(f, *checked.get(f.resolve(), (None, ["unreadable"]))) for f in new],
+                                      cells, notes)
 
     schema = root / E.SCHEMA_FILE
     if not schema.exists() or schema.read_text() != E.schema_text():

@@ -33,7 +33,7 @@ def _probs(rng, gold, accuracy):
 def make_results(out: Path, method: str, seeds=(0, 1, 2), student_acc=0.72, limit=None) -> Path:
     """A results directory as `evaluate` writes it, with made-up predictions."""
     from w2s_bench.diagnostics import diagnose
-    from w2s_bench.registry import get_method, load_ladder
+    from w2s_bench.registry import load_ladder, method_ref
     from w2s_bench.results import Cell, Environment, Result, TaskInfo, write_results
     from w2s_bench.run import limit_splits
     from w2s_bench.scoring import score_cell, summarize
@@ -41,7 +41,7 @@ def make_results(out: Path, method: str, seeds=(0, 1, 2), student_acc=0.72, limi
     from w2s_bench.tasks import load_splits, load_task
     from w2s_bench.tasks.builders import split_hash
     suite, ladder = load_suite("pocket"), load_ladder("pocket")
-    config = get_method(method).Config()
+    ref = method_ref(method)
     cells, frames, info = [], [], {}
     for name in POCKET:
         task = load_task(name)
@@ -61,12 +61,13 @@ def make_results(out: Path, method: str, seeds=(0, 1, 2), student_acc=0.72, limi
     per_pair, _, srow = summarize([c.model_dump() for c in cells])
     summary = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in srow.iloc[0].to_dict().items()}
     result = Result(suite="pocket", ladder="pocket", ladder_sha256=spec_hash(ladder), method=method,
-                    method_config=config.model_dump(mode="json"),
-                    method_config_sha256=spec_hash({"method": method, "config": config}),
+                    method_config=ref.config, method_config_sha256=ref.config_sha256,
+                    method_code_sha256=ref.code_sha256,
                     protocol=suite.protocol, seeds=list(seeds), pairs=suite.pairs, limit=limit,
                     tasks=info, cells=cells, summary=summary,
                     environment=Environment(git_commit=None, git_dirty=None, packages={}, python="3",
-                                            device="cpu (test)", dtype="float32", threads=1),
+                                            device="cpu (test)", dtype="float32", threads=1,
+                                            isolation="audit-hook"),
                     wall_time_s=123.0, created_utc="2026-01-01T00:00:00+00:00")
     return write_results(out, result, per_pair, pd.concat(frames, ignore_index=True))
 
@@ -177,6 +178,20 @@ def test_wrong_method_config_hash(copy):
     problems = _problems(copy)
     assert problems == [_one(problems, "method 'naive' is registered with config sha256")]
     assert "records 000000000000" in problems[0]
+
+
+def test_code_changed_since_the_entry(copy):
+    _edit(copy / NAIVE / "result.json", lambda d: d.update(method_code_sha256="e" * 64))
+    build(copy)
+    problems = _problems(copy)
+    msg = _one(problems, "method 'naive': its code here (")
+    assert "naive.py" in msg and "is not the code the entry ran (sha256 eeeeeeeeeeee" in msg
+    assert len(problems) == 1
+
+
+def test_a_new_result_needs_the_code_hash_and_isolation(copy):
+    _edit(copy / NAIVE / "result.json", lambda d: d.pop("method_code_sha256"))
+    _one(_problems(copy), "schema_version 3 requires method_code_sha256 and environment.isolation")
 
 
 def test_wrong_split_hash(copy):
@@ -332,6 +347,8 @@ def test_committed_schema_is_generated_from_the_result_model():
 
 def test_repository_board_is_current():
     """The committed LEADERBOARD.md / csv / plots match the committed entries (git history: CI)."""
-    assert _problems(REPO / "leaderboard") == []
+    problems, notes = verify(REPO / "leaderboard", git=False)
+    assert problems == []
+    assert any(n.endswith("naive: no code hash recorded (entry predates code hashing)") for n in notes)
     md, _, _ = render(REPO / "leaderboard")
     assert md == (REPO / "leaderboard" / "LEADERBOARD.md").read_text()

@@ -12,7 +12,7 @@ import torch
 
 from w2s_bench.audit import format_features
 from w2s_bench.models import load_tokenizer
-from w2s_bench.registry import get_method, load_ladder
+from w2s_bench.registry import load_ladder, method_ref
 from w2s_bench.specs import HubSource, LadderSpec, LoraSpec, RungSpec
 from w2s_bench.tasks import load_splits, load_task
 from w2s_bench.tasks.builders import lichess_position, lichess_wrong_move
@@ -164,8 +164,7 @@ def test_generative_cell_end_to_end(hub_folder, tiny_lms, tmp_path):
     splits = limit_splits(load_splits(spec, verify=False), 6)
     cache = Cache(tmp_path / "cache")
     weak, strong = tiny_lms.rungs
-    p = run_cell(cache, spec, splits, tiny_lms, weak, strong, 0, "naive", get_method("naive"),
-                 get_method("naive").Config())
+    p = run_cell(cache, spec, splits, tiny_lms, weak, strong, 0, method_ref("naive"))
     assert dict(cache.computed) == {s: 1 for s in ("weak", "weak_labels", "ceiling", "ceiling_pred",
                                                    "student", "student_pred")}
     for who in (p.weak, p.ceiling, p.student):
@@ -188,8 +187,7 @@ def test_other_methods_are_refused_at_once(hub_folder, tiny_lms, tmp_path):
     cache = Cache(tmp_path / "cache")
     weak, strong = tiny_lms.rungs
     with pytest.raises(MethodError, match="method 'aux_conf' does not support generative tasks"):
-        run_cell(cache, spec, {}, tiny_lms, weak, strong, 0, "aux_conf", get_method("aux_conf"),
-                 get_method("aux_conf").Config())
+        run_cell(cache, spec, {}, tiny_lms, weak, strong, 0, method_ref("aux_conf"))
     assert not cache.computed
     with pytest.raises(MethodError, match="method 'kl' does not support generative tasks"):
         evaluate(method="kl", tasks=["lichess_puzzles_gen"], cache_dir=tmp_path / "c2", quiet=True)

@@ -196,6 +196,6 @@ def test_every_method_runs_on_a_pairwise_task(pairwise_cell, name):
     one = ladder.rung("L1").model_copy(update={"epochs": 1, "batch_size": 8})
     rungs = [one, one.model_copy(update={"name": "L1b"}), one.model_copy(update={"name": "L1c"})]
     ladder = ladder.model_copy(update={"rungs": rungs})  # 1-layer rungs: bootstrap has a middle one
-    cls = get_method(name)
-    p = run_cell(cache, task, splits, ladder, rungs[0], rungs[2], 0, name, cls, cls.Config())
+    from w2s_bench.registry import method_refs
+    p = run_cell(cache, task, splits, ladder, rungs[0], rungs[2], 0, method_refs(sorted(METHODS))[name])
     assert p.student.shape == (8,) and np.all((p.student >= 0) & (p.student <= 1))

@@ -36,7 +36,8 @@ def test_results_directory(first_run):
     root, res = first_run
     out = root / "naive"
     result = Result.model_validate_json((out / "result.json").read_text())
-    assert result.schema_version == 2 and result.method == "naive" and result.limit == 40
+    assert result.schema_version == 3 and result.method == "naive" and result.limit == 40
+    assert len(result.method_code_sha256) == 64 and result.environment.isolation in ("bubblewrap", "audit-hook")
     assert {c.task for c in result.cells} == set(TASKS)
     table = pd.read_csv(out / "table.csv")
     assert list(table.task) == TASKS
@@ -46,7 +47,8 @@ def test_results_directory(first_run):
     assert res["computed"] == {**{s: len(TASKS) for s in
                                   ("weak", "weak_labels", "ceiling", "ceiling_pred", "student",
                                    "student_pred")},
-                               "features": 3 * len(TASKS)}  # pretrained, ceiling, student
+                               "features": 2 * len(TASKS)}  # pretrained, ceiling (the student's:
+    # computed with its predictions, in the sealed process, and cached in student_pred)
     for c in result.cells:
         d = c.diagnostics
         assert 0 <= d.student_weak_agreement.overall <= 1
@@ -58,8 +60,7 @@ def test_second_method_trains_only_students(first_run):
     root, _ = first_run
     res = evaluate(method="aux_conf", cache_dir=root / "cache", out=root / "aux", **SMOKE)
     assert "weak" not in res["computed"] and "ceiling" not in res["computed"]
-    assert res["computed"] == {"student": len(TASKS), "student_pred": len(TASKS),
-                               "features": len(TASKS)}  # the student's only
+    assert res["computed"] == {"student": len(TASKS), "student_pred": len(TASKS)}  # (+ its features)
     # same weak model and ceiling, so the same weak and ceiling predictions
     a, b = _preds(root / "naive"), _preds(root / "aux")
     assert np.array_equal(a.weak, b.weak) and np.array_equal(a.ceiling, b.ceiling)
@@ -156,42 +157,6 @@ def test_cli_validate(capsys):
     assert "all specs valid" in capsys.readouterr().out
 
 
-class _WrongShape:
-    """A predictor that returns one probability too few."""
-
-    def predict(self, texts, desc=None):
-        return np.full(len(texts) - 1, 0.5)
-
-    def save(self, folder):
-        (folder / "nothing").write_text("")
-
-    @classmethod
-    def load(cls, folder, rung):
-        return cls()
-
-
-class _BrokenMethods:
-    from w2s_bench.api import Method
-
-    class WrongShape(Method):
-        name = "wrong_shape"
-
-        def train_student(self, weak_labels):
-            return _WrongShape()
-
-    class Raises(Method):
-        name = "raises"
-
-        def train_student(self, weak_labels):
-            raise RuntimeError("boom")
-
-    class NotAPredictor(Method):
-        name = "not_a_predictor"
-
-        def train_student(self, weak_labels):
-            return np.zeros(3)
-
-
 @pytest.mark.parametrize("name,message", [
     ("wrong_shape", r"wrong_shape on rotten_tomatoes: predictions must be 40 finite probabilities"),
     ("raises", r"method 'raises' failed on task rotten_tomatoes \(L1->L2, seed 0\): RuntimeError: boom"),
@@ -200,10 +165,8 @@ class _BrokenMethods:
 def test_broken_method_gets_a_clear_error_and_no_results(first_run, monkeypatch, capsys, name, message):
     root, _ = first_run
     from w2s_bench import registry
-    cls = {"wrong_shape": _BrokenMethods.WrongShape, "raises": _BrokenMethods.Raises,
-           "not_a_predictor": _BrokenMethods.NotAPredictor}[name]
-    monkeypatch.setitem(registry.METHODS, name, "x:y")
-    monkeypatch.setattr(registry, "get_method", lambda n: cls)
+    cls = {"wrong_shape": "WrongShape", "raises": "Raises", "not_a_predictor": "NotAPredictor"}[name]
+    monkeypatch.setitem(registry.METHODS, name, f"adversary:{cls}")
     out = root / f"broken_{name}"
     rc = main(["evaluate", "--method", name, "--pairs", "L1:L2", "--limit", "40", "--tasks",
                "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(out)])
@@ -215,7 +178,7 @@ def test_broken_method_gets_a_clear_error_and_no_results(first_run, monkeypatch,
 def test_wrong_predictions_are_not_cached(first_run, monkeypatch):
     root, _ = first_run
     from w2s_bench import registry
-    monkeypatch.setattr(registry, "get_method", lambda n: _BrokenMethods.WrongShape)
+    monkeypatch.setitem(registry.METHODS, "wrong_shape", "adversary:WrongShape")
     main(["evaluate", "--method", "wrong_shape", "--pairs", "L1:L2", "--limit", "40", "--tasks",
           "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(root / "ws")])
     completed = [p for p in (root / "cache" / "student_pred").iterdir() if (p / MARKER).exists()]

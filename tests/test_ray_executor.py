@@ -4,7 +4,7 @@ Ray's `local_mode` (everything in the driver process) is no longer supported by 
 Ray (2.60: `ray.init(local_mode=True)` raises), so these tests start a real local cluster the
 way `--executor ray` does without an address (`ray_executor.connect()`, i.e.
 `ray.init(address="local", include_dashboard=False)`, this machine's CPUs): the cells run in Ray
-worker processes, each starting the method's sealed forkserver child as on a real cluster.
+worker processes, each starting the method's sealed child processes as on a real cluster.
 
 Also here: the stage cache and the asset unpacker when several workers (on several hosts) share
 them.
