@@ -15,6 +15,7 @@ from the source in memory (under a second per task) and checked against the spec
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -300,7 +301,7 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     def sealed(job, **kw):
         from w2s_bench.isolate import IsolatedFailure, run_sealed
         try:  # in a process that never held a gold label (see isolate.py)
-            return run_sealed({**job, "path": method.path, "config": method.config, "ctx": ctx},
+            return run_sealed({"ctx": ctx, **job, "path": method.path, "config": method.config},
                               hidden=hidden, rungs=rungs, **kw)
         except IsolatedFailure as e:
             if e.contract:
@@ -317,7 +318,10 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     test = _texts(splits["test"])
 
     def make_pred(tmp):
-        info, arrays = sealed({"kind": "predict", "folder": str(s_folder), "generative": gen,
+        # the context again, with the frozen rungs' features of the texts it predicts on
+        pctx = dataclasses.replace(ctx, features=BANK.subset(
+            [r for r in rungs if r.kind == "frozen"], unlabeled + test + probe_texts["val"]))
+        info, arrays = sealed({"kind": "predict", "ctx": pctx, "folder": str(s_folder), "generative": gen,
                                "predict": {"test": test}, "features": probe_texts if probe else None,
                                "desc": f"student_pred {task.name}"}, visible=[s_folder])
         if gen:
