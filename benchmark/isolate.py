@@ -398,7 +398,9 @@ def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[di
             paths = [job["path"]] if "path" in job else [p for p, _ in job["methods"].values()]
             argv = bwrap_argv([*_visible(paths, rungs, hidden), *visible],
                               [jobdir, *writable], hidden, chdir=str(jobdir)) + argv
-        env = {**os.environ, "HOME": str(jobdir / "home"), "TMPDIR": str(jobdir / "tmp"),
+        from w2s_bench.assets import home as assets_home  # HOME moves: the assets stay where they are
+        env = {**os.environ, "W2S_BENCH_HOME": str(assets_home()), "HOME": str(jobdir / "home"),
+               "TMPDIR": str(jobdir / "tmp"),
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join(sys.path),
                "W2S_BENCH_SEALED": how}
         proc = subprocess.Popen(argv, env=env, cwd=jobdir)

@@ -19,7 +19,7 @@ DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 4, dtype=float))
 
 @pytest.fixture
 def rung():
-    return load_ladder("pocket_frozen").rung("mini1").model_copy(update={"batch_size": 4, "lr": 1e-2})
+    return load_ladder("pocket_frozen").rung("mini1").model_copy(update={"batch_size": 4, "lr": 1e-2, "epochs": 2})
 
 
 @pytest.fixture(autouse=True)
