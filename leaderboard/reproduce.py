@@ -2,7 +2,8 @@
 
 Verify recomputes every number from an entry's predictions; this checks the predictions
 themselves. For every new entry it re-runs a sample of its cells (task x pair x seed; `--cells`,
-default 1) from an empty stage cache, with this repository's code, and compares the weak, ceiling
+default 1) from an empty stage cache (frozen-backbone features, which depend on no entry, are
+computed once per verify run and shared by its cells), with this repository's code, and compares the weak, ceiling
 and student test predictions with the entry's. The cells are chosen by the sha256 of the entry's
 files, so a submitter cannot choose which cell is checked without changing the entry (see
 CONTRIBUTING.md, "What CI checks", for what that leaves open).
@@ -93,6 +94,17 @@ def reproduce_entries(entries, cells: int, notes: list[str]) -> list[str]:
     problems = []
     if not entries:
         notes.append("--reproduce: no new entry to re-run")
+    # frozen-backbone features depend only on pinned weights and the split's texts, never on an
+    # entry: computed once in this run (not read from any earlier cache) and shared by its cells
+    shared = tempfile.TemporaryDirectory(prefix="w2s-reproduce-features-")
+    try:
+        return problems + _reproduce(entries, cells, notes, Path(shared.name))
+    finally:
+        shared.cleanup()
+
+
+def _reproduce(entries, cells: int, notes: list[str], features: Path) -> list[str]:
+    problems = []
     for folder, result, found in entries:
         if result is None or found:
             notes.append(f"{folder}: not re-run (--reproduce): fix the problems above first")
@@ -104,6 +116,7 @@ def reproduce_entries(entries, cells: int, notes: list[str]) -> list[str]:
         for cell in sample_cells(folder, result, cells):
             t0 = time.time()
             with tempfile.TemporaryDirectory(prefix="w2s-reproduce-") as d:
+                (Path(d) / "frozen_features").symlink_to(features, target_is_directory=True)
                 fresh = rerun_cell(result, cell, Path(d))
             diffs = compare(_stored(folder, cell), {who: getattr(fresh, who) for who in WHO})
             name = f"cell {cell[0]} {cell[1]}->{cell[2]} seed {cell[3]}"

@@ -149,4 +149,4 @@ def test_methods_run_on_frozen_rungs(v3_cache, method):
     from w2s_bench.run import evaluate
     res = evaluate(method=method, cache_dir=v3_cache / "cache", out=v3_cache / method, **SMOKE)
     assert "frozen_features" not in res["computed"] and res["computed"]["student"] == len(res["result"].tasks)
-    assert all(0 <= c.student["accuracy"] <= 1 for c in res["result"].cells)
+    assert all(0 <= c.student.accuracy <= 1 for c in res["result"].cells)

@@ -70,7 +70,7 @@ def test_adversarial_method_finds_no_gold_label(cache, cell, mode, capfd):
     assert found["arrays"], "the weak labels at least are reachable"
     for arr in found["arrays"]:
         assert arr not in gold.values()  # soft weak labels only, never the gold ones
-    assert found["ctx_fields"] == ["intermediate", "largest_student", "seed", "strong", "unlabeled_texts"]
+    assert found["ctx_fields"] == ["features", "intermediate", "largest_student", "seed", "strong", "unlabeled_texts"]
     assert found["rows_in_memory"] == 0
     for key in ("cache_listing", "task_spec", "task_data"):
         assert found[key] == "refused: GoldAccessError", key
