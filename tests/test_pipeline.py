@@ -18,7 +18,7 @@ from w2s_bench.run import evaluate
 from w2s_bench.stages import MARKER
 
 TASKS = ["rotten_tomatoes", "sst2"]
-SMOKE = dict(pairs=[("L1", "L2")], seeds=[0], limit=40, tasks=TASKS, quiet=True)
+SMOKE = dict(suite="pocket.v2", pairs=[("L1", "L2")], seeds=[0], limit=40, tasks=TASKS, quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ KILL_SCRIPT = textwrap.dedent("""
 
 def test_kill_9_then_resume_gives_same_numbers(first_run, tmp_path):
     root, _ = first_run
-    args = ["evaluate", "--method", "naive", "--pairs", "L1:L2", "--seeds", "0", "--limit", "40",
+    args = ["evaluate", "--suite", "pocket.v2", "--method", "naive", "--pairs", "L1:L2", "--seeds", "0", "--limit", "40",
             "--tasks", ",".join(TASKS), "--cache-dir", str(tmp_path / "cache"),
             "--out", str(tmp_path / "out")]
     proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, *args], capture_output=True,
@@ -148,7 +148,7 @@ def test_cli_list_and_bad_pairs(capsys):
     assert main(["list", "methods"]) == 0
     from w2s_bench.registry import METHODS
     assert capsys.readouterr().out.split() == sorted(METHODS)
-    assert main(["evaluate", "--pairs", "L6:L1", "--limit", "4"]) == 2
+    assert main(["evaluate", "--suite", "pocket.v2", "--pairs", "L6:L1", "--limit", "4"]) == 2
     assert "the weak rung must come before the strong one" in capsys.readouterr().err
 
 
@@ -168,7 +168,7 @@ def test_broken_method_gets_a_clear_error_and_no_results(first_run, monkeypatch,
     cls = {"wrong_shape": "WrongShape", "raises": "Raises", "not_a_predictor": "NotAPredictor"}[name]
     monkeypatch.setitem(registry.METHODS, name, f"adversary:{cls}")
     out = root / f"broken_{name}"
-    rc = main(["evaluate", "--method", name, "--pairs", "L1:L2", "--limit", "40", "--tasks",
+    rc = main(["evaluate", "--suite", "pocket.v2", "--method", name, "--pairs", "L1:L2", "--limit", "40", "--tasks",
                "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(out)])
     assert rc == 2
     assert re.search(message, capsys.readouterr().err)
@@ -179,7 +179,7 @@ def test_wrong_predictions_are_not_cached(first_run, monkeypatch):
     root, _ = first_run
     from w2s_bench import registry
     monkeypatch.setitem(registry.METHODS, "wrong_shape", "adversary:WrongShape")
-    main(["evaluate", "--method", "wrong_shape", "--pairs", "L1:L2", "--limit", "40", "--tasks",
+    main(["evaluate", "--suite", "pocket.v2", "--method", "wrong_shape", "--pairs", "L1:L2", "--limit", "40", "--tasks",
           "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(root / "ws")])
     completed = [p for p in (root / "cache" / "student_pred").iterdir() if (p / MARKER).exists()]
     assert all(json.loads((p / "meta.json").read_text())["method"] != "wrong_shape" for p in completed)

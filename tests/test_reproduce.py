@@ -21,7 +21,7 @@ from w2s_bench.scoring import recheck, score_cell
 def honest(tmp_path_factory):
     """A tiny real run (2 seeds, 24 examples per split, L1 -> L2 on sst2)."""
     root = tmp_path_factory.mktemp("reproduce")
-    evaluate(method="naive", tasks=["sst2"], pairs=[("L1", "L2")], seeds=[0, 1], limit=24,
+    evaluate(method="naive", suite="pocket.v2", tasks=["sst2"], pairs=[("L1", "L2")], seeds=[0, 1], limit=24,
              out=root / "naive", cache_dir=root / "cache", quiet=True)
     return root / "naive"
 
