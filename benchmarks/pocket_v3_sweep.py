@@ -15,7 +15,7 @@ every backbone's features of a split are computed once for all configurations):
 
     python benchmarks/pocket_v3_sweep.py --seeds 0,1,2,3,4 --out benchmarks/results/pocket_v3_sweep.md
 
-Cost on 2 cores: the features (mpnet is most of it) then about two seconds a cell.
+Cost on 2 cores: the features (mpnet is most of it), then seconds per head; with --skip tasks it reads only cached features of the suite tasks.
 """
 from __future__ import annotations
 
