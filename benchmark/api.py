@@ -24,6 +24,7 @@ import numpy as np
 
 from w2s_bench import features as _features
 from w2s_bench.features import FeatureBank
+from w2s_bench.features import flat as flat_texts  # texts of binary inputs, both texts of every pair
 from w2s_bench.generate import GenerativeLM, Targets
 from w2s_bench.specs import Frozen, RungSpec
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce, soft_ce_loss
@@ -32,9 +33,6 @@ __all__ = ["Labeled", "Targets", "WeakLabels", "StudentContext", "Method", "Trai
            "GenerativeLM", "soft_ce", "soft_ce_loss", "flat_texts"]
 
 
-def flat_texts(texts) -> list[str]:
-    """Texts of binary inputs, or both texts of every pair."""
-    return [t for x in texts for t in (x if isinstance(x, tuple) else (x,))]
 
 
 @dataclass(frozen=True)

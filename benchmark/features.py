@@ -79,6 +79,11 @@ class FeatureBank:
                 out.add(rung, have, table[1][[table[0][t] for t in have]])
         return out
 
+    def missing(self, rung: RungSpec, texts: list[str]) -> list[str]:
+        """The distinct texts of `texts` that have no features of `rung` here."""
+        index = self.tables.get(rung_key(rung), ({}, None))[0]
+        return [t for t in dict.fromkeys(texts) if t not in index]
+
     def get(self, rung: RungSpec, texts: list[str]) -> np.ndarray | None:
         index, matrix = self.tables.get(rung_key(rung), ({}, None))
         if matrix is None or any(t not in index for t in texts):
@@ -99,7 +104,7 @@ def encode(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndar
 def features_of(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
     """Pooled features of `texts` from the bank; the texts it lacks are encoded and added."""
     texts = list(texts)
-    missing = [t for t in dict.fromkeys(texts) if BANK.get(rung, [t]) is None]
+    missing = BANK.missing(rung, texts)
     if missing:
         BANK.add(rung, missing, encode(rung, missing, desc))
     return BANK.get(rung, texts)

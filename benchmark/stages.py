@@ -320,7 +320,7 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     def make_pred(tmp):
         # the context again, with the frozen rungs' features of the texts it predicts on
         pctx = dataclasses.replace(ctx, features=BANK.subset(
-            [r for r in rungs if r.kind == "frozen"], unlabeled + test + probe_texts["val"]))
+            [r for r in rungs if r.kind == "frozen"], unlabeled + test))
         info, arrays = sealed({"kind": "predict", "ctx": pctx, "folder": str(s_folder), "generative": gen,
                                "predict": {"test": test}, "features": probe_texts if probe else None,
                                "desc": f"student_pred {task.name}"}, visible=[s_folder])

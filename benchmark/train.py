@@ -113,9 +113,7 @@ def _logits(model, items: list, pad_id: int) -> torch.Tensor:
 def _feature_rows(texts) -> tuple[list[str], bool]:
     """The texts whose features a frozen rung reads, in `_both` order, and whether inputs are pairs."""
     texts = list(texts)
-    if not _is_pair(texts):
-        return texts, False
-    return [a for a, _ in texts] + [b for _, b in texts], True
+    return _both(texts), _is_pair(texts)
 
 
 def _head_inputs(rung: RungSpec, texts, desc: str | None = None) -> tuple[torch.Tensor, bool]:
