@@ -92,19 +92,3 @@ class FeatureBank:
 
 
 BANK = FeatureBank()  # this process's features
-
-
-def encode(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
-    """The pretrained backbone's pooled features of `texts` (float32), computed now."""
-    from w2s_bench.models import pooled_backbone
-    from w2s_bench.train import backbone_features
-    return backbone_features(pooled_backbone(rung), rung, list(texts), desc).astype(np.float32)
-
-
-def features_of(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
-    """Pooled features of `texts` from the bank; the texts it lacks are encoded and added."""
-    texts = list(texts)
-    missing = BANK.missing(rung, texts)
-    if missing:
-        BANK.add(rung, missing, encode(rung, missing, desc))
-    return BANK.get(rung, texts)

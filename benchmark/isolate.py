@@ -335,9 +335,8 @@ def _code_paths(method_paths) -> list[str]:
     directory, where results are written, or a hidden path)."""
     import importlib.util
 
-    import w2s_bench
     import w2s_bench.methods
-    paths = [Path(w2s_bench.__file__).parent, Path(w2s_bench.methods.__file__).parent]
+    paths = [Path(__file__).parent, Path(w2s_bench.methods.__file__).parent]  # this module is in w2s_bench
     for method_path in method_paths:
         spec = importlib.util.find_spec(method_path.partition(":")[0].split(".")[0])  # not imported
         if spec is not None and spec.origin not in (None, "built-in", "frozen"):

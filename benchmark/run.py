@@ -59,11 +59,6 @@ def _environment(dtype: str, isolation: str):
                        dtype=dtype, threads=torch.get_num_threads(), isolation=isolation)
 
 
-def limit_splits(splits: dict, limit: int | None) -> dict:
-    """The first `limit` rows of each split (a smoke run; its results say so)."""
-    return splits if limit is None else {k: v[:limit] for k, v in splits.items()}
-
-
 def _check_frozen(ref, ceiling: str, ladder, pairs) -> None:
     """What cannot run on a frozen-backbone strong rung fails at once, before any training."""
     for _, strong in pairs:
@@ -106,7 +101,7 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
     from w2s_bench.results import Cell, Result, TaskInfo, write_results
     from w2s_bench.scoring import score_cell, summarize
     from w2s_bench.stages import Cache
-    from w2s_bench.tasks import load_splits, load_task
+    from w2s_bench.tasks import limit_splits, load_splits, load_task
     from w2s_bench.tasks.builders import split_hash
 
     t0 = time.time()

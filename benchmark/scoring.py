@@ -170,8 +170,7 @@ def recheck(result, predictions, gold_cache: dict | None = None, tol: float = 1e
     empty when every number matches. `gold_cache` ({(task, limit): labels}) saves reloading splits.
     """
     from w2s_bench.diagnostics import agreement
-    from w2s_bench.run import limit_splits
-    from w2s_bench.tasks import load_splits, load_task
+    from w2s_bench.tasks import limit_splits, load_splits, load_task
 
     gold_cache = {} if gold_cache is None else gold_cache
     groups = dict(list(predictions.groupby(["task", "weak_rung", "strong_rung", "seed"], sort=False)))

@@ -157,14 +157,14 @@ def _features_stage(cache, key, load_model, texts_by_split, meta) -> dict[str, n
 def _frozen_features(cache, rung: RungSpec, splits: dict, names, meta) -> None:
     """A frozen-backbone rung's pooled features of every text of the splits `names`, one
     content-addressed stage per (rung, split), put into this process's bank (w2s_bench.features)."""
-    from w2s_bench.features import BANK, encode, rung_key
+    from w2s_bench.features import BANK, rung_key
     from w2s_bench.tasks.builders import split_hash
-    from w2s_bench.train import _feature_rows
+    from w2s_bench.train import _feature_rows, encode_frozen
     for name in names:
         texts, _ = _feature_rows(_texts(splits[name]))
 
         def make(tmp, texts=texts, name=name):
-            np.save(tmp / "features.npy", encode(rung, texts, desc=f"features {meta['task']} {rung.name} {name}"))
+            np.save(tmp / "features.npy", encode_frozen(rung, texts, desc=f"features {meta['task']} {rung.name} {name}"))
         folder = cache.get_or_make("frozen_features", key_of("frozen_features", rung_key(rung),
                                                              split_hash(splits[name])),
                                    make, {**meta, "rung": rung.name, "split": name})

@@ -118,7 +118,6 @@ def _feature_rows(texts) -> tuple[list[str], bool]:
 
 def _head_inputs(rung: RungSpec, texts, desc: str | None = None) -> tuple[torch.Tensor, bool]:
     """(feature matrix in `_both` order, pair) of a frozen rung's inputs."""
-    from w2s_bench.features import features_of
     rows, pair = _feature_rows(texts)
     return torch.from_numpy(features_of(rung, rows, desc)), pair
 
@@ -146,6 +145,23 @@ def backbone_features(model, rung: RungSpec, texts: list[str], desc: str | None 
 def _pooled(model, items: list, pad_id: int) -> torch.Tensor:
     h = model.pooled(*_collate(_both(items), pad_id, _device_of(model)))
     return h[:len(items)] - h[len(items):] if _is_pair(items) else h
+
+
+def encode_frozen(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
+    """The pretrained backbone's pooled features of `texts` (float32), computed now."""
+    from w2s_bench.models import pooled_backbone
+    return backbone_features(pooled_backbone(rung), rung, list(texts), desc).astype(np.float32)
+
+
+def features_of(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
+    """Pooled features of `texts` from this process's bank (w2s_bench.features.BANK); the texts
+    it lacks are encoded and added."""
+    from w2s_bench.features import BANK
+    texts = list(texts)
+    missing = BANK.missing(rung, texts)
+    if missing:
+        BANK.add(rung, missing, encode_frozen(rung, missing, desc))
+    return BANK.get(rung, texts)
 
 
 def length_sorted_batches(lengths, batch_size: int, gen: torch.Generator | None) -> list[list[int]]:

@@ -7,78 +7,13 @@ the mean over seeds ± 95 % t-interval — ranked by the mean over tasks.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from w2s_bench.leaderboard.entry import LeaderboardError, identity, read_result
+from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num
+from w2s_bench.leaderboard.entry import LeaderboardError, identity
+from w2s_bench.leaderboard.plot import plot_board
 
-MD_FILE, CSV_FILE, PLOT_DIR = "LEADERBOARD.md", "leaderboard.csv", "plots"
-BASELINE = "naive"  # every method's mean PGR is also compared with this one's, paired by seed
-
-
-def load_entries(root: Path) -> list:
-    """[(folder relative to root, Result)] of every entry, sorted by identity path."""
-    root = Path(root)
-    out = []
-    for path in sorted((root / "entries").glob("*/*/*/result.json")):
-        out.append((path.parent.relative_to(root).as_posix(), read_result(path)))
-    return out
-
-
-def ci_rerun(result) -> str:
-    """What CI re-ran of an entry before it was merged (verify --reproduce; leaderboard/reproduce.py)."""
-    from w2s_bench.leaderboard.entry import not_rerunnable
-    if result.schema_version < 3:
-        return "predates CI re-runs"
-    return "not reproduced by CI" if not_rerunnable(result) else "sampled cells"
-
-
-def _num(x):
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
-
-
-def board_frame(entries):
-    """One row per suite x ladder x method x task (task '(mean)' for the suite mean), ranked."""
-    import pandas as pd
-
-    from w2s_bench.scoring import paired_difference, summarize
-    naive = {(r.suite, r.ladder): [c.model_dump() for c in r.cells]
-             for _, r in entries if identity(r).name == BASELINE}
-    rows = []
-    for folder, r in entries:
-        cells = [c.model_dump() for c in r.cells]
-        per_pair, per_task, suite = summarize(cells)
-        common = {"suite": r.suite, "ladder": r.ladder, "method": identity(r).name,  # + ceiling
-                  "seeds": ",".join(map(str, r.seeds)), "wall_time_s": r.wall_time_s,
-                  "device": r.environment.device, "method_config_sha256": r.method_config_sha256,
-                  "ci_rerun": ci_rerun(r), "entry": folder}
-        accs = per_pair.groupby("task", sort=False)[["weak_acc", "ceiling_acc", "student_acc"]].mean()
-        for t in per_task.itertuples():
-            rows.append({**common, "task": t.task, "pgr_acc": _num(t.pgr_acc), "pgr_acc_ci": _num(t.pgr_acc_ci),
-                         "pgr_auroc": _num(t.pgr_auroc), "pgr_auroc_ci": _num(t.pgr_auroc_ci),
-                         **{k: float(accs.loc[t.task, k]) for k in accs.columns}})
-        s = suite.iloc[0]
-        base = naive.get((r.suite, r.ladder))
-        vs = paired_difference(cells, base) if base is not None and identity(r).name != BASELINE else (None, None)
-        rows.append({**common, "task": "(mean)", "pgr_acc": _num(s.pgr_acc), "pgr_acc_ci": _num(s.pgr_acc_ci),
-                     "vs_naive": _num(vs[0]), "vs_naive_ci": _num(vs[1]),
-                     "pgr_auroc": _num(s.pgr_auroc), "pgr_auroc_ci": _num(s.pgr_auroc_ci),
-                     "weak_acc": float(accs.weak_acc.mean()), "ceiling_acc": float(accs.ceiling_acc.mean()),
-                     "student_acc": float(accs.student_acc.mean())})
-    cols = ["suite", "ladder", "rank", "method", "task", "pgr_acc", "pgr_acc_ci", "vs_naive",
-            "vs_naive_ci", "pgr_auroc", "pgr_auroc_ci", "weak_acc", "ceiling_acc", "student_acc", "seeds",
-            "wall_time_s", "device", "method_config_sha256", "ci_rerun", "entry"]
-    df = pd.DataFrame(rows, columns=[c for c in cols if c != "rank"])
-    ranks = {}
-    means = df[df.task == "(mean)"]
-    for _, g in means.groupby(["suite", "ladder"]):
-        for row in g.itertuples():
-            v = row.pgr_acc
-            better = sum(1 for o in g.pgr_acc if o is not None and not math.isnan(o)
-                         and (v is None or math.isnan(v) or o > v))
-            ranks[row.suite, row.ladder, row.method] = better + 1
-    df.insert(2, "rank", [ranks[k] for k in zip(df.suite, df.ladder, df.method)] if len(df) else [])
-    return df.sort_values(["suite", "ladder", "rank", "method"], kind="stable").reset_index(drop=True)
+MD_FILE, CSV_FILE = "LEADERBOARD.md", "leaderboard.csv"
 
 
 def _fmt_acc(values) -> str:
@@ -89,7 +24,7 @@ def _fmt_acc(values) -> str:
 def _vs(mean) -> str:
     """The paired difference from the baseline, marked where its 95 % CI excludes 0."""
     from w2s_bench.scoring import fmt_ci
-    v, half = _num(mean.vs_naive), _num(mean.vs_naive_ci)
+    v, half = num(mean.vs_naive), num(mean.vs_naive_ci)
     if v is None:
         return "—"
     text = fmt_ci(v, half)
@@ -151,9 +86,9 @@ def render(root: Path) -> tuple[str, str, list]:
             m = g[g.method == method].set_index("task")
             mean = m.loc["(mean)"]
             rows.append([int(mean["rank"]), f"`{method}`",
-                         *[fmt_ci(_num(m.loc[t, "pgr_acc"]), _num(m.loc[t, "pgr_acc_ci"])) if t in m.index
+                         *[fmt_ci(num(m.loc[t, "pgr_acc"]), num(m.loc[t, "pgr_acc_ci"])) if t in m.index
                            else "n/a" for t in tasks],
-                         f"**{fmt_ci(_num(mean.pgr_acc), _num(mean.pgr_acc_ci))}**", _vs(mean), mean.seeds,
+                         f"**{fmt_ci(num(mean.pgr_acc), num(mean.pgr_acc_ci))}**", _vs(mean), mean.seeds,
                          f"{mean.wall_time_s / 60:.1f} min", mean.device,
                          f"`{mean.method_config_sha256[:12]}`",
                          mean.ci_rerun if mean.ci_rerun != "not reproduced by CI" else f"**{mean.ci_rerun}**",
@@ -174,7 +109,6 @@ def render(root: Path) -> tuple[str, str, list]:
 
 def build(root: Path) -> list[Path]:
     """Write LEADERBOARD.md, leaderboard.csv and the plots; return the written paths."""
-    from w2s_bench.leaderboard.plot import plot_board
     root = Path(root)
     md, csv, entries = render(root)
     for folder, r in entries:

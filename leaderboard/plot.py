@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from w2s_bench.leaderboard.build import PLOT_DIR, board_frame, load_entries
+from w2s_bench.leaderboard.board import PLOT_DIR, board_frame, load_entries
 
 
 def _plt():

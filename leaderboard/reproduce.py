@@ -47,9 +47,8 @@ def sample_cells(folder: Path, result, k: int) -> list[tuple]:
 def rerun_cell(result, cell: tuple, cache_root: Path):
     """The cell's CellPredictions, computed from an empty cache with this repository's code."""
     from w2s_bench.registry import load_ladder, method_ref
-    from w2s_bench.run import limit_splits
     from w2s_bench.stages import Cache, run_cell
-    from w2s_bench.tasks import load_splits, load_task
+    from w2s_bench.tasks import limit_splits, load_splits, load_task
     task_name, weak, strong, seed = cell
     task = load_task(task_name)
     ladder = load_ladder(result.ladder)

@@ -137,6 +137,11 @@ def _not_frozen(spec: TaskSpec) -> SplitHashError:
         f"run `w2s-bench validate --print-hashes` and copy the hashes into the spec")
 
 
+def limit_splits(splits: dict, limit: int | None) -> dict:
+    """The first `limit` rows of each split (a smoke run; its results say so)."""
+    return splits if limit is None else {k: v[:limit] for k, v in splits.items()}
+
+
 def load_splits(spec: TaskSpec, verify: bool = True, lock_path: Path | None = None) -> dict[str, list[dict]]:
     """Build the task's splits from its source; check each against the frozen sha256 (the spec's,
     or the lock file's for a hub task recorded with `validate --record`)."""

@@ -249,14 +249,14 @@ def balance_format(examples: list[dict], strata: int, template: str | None, seed
     class as the rarer class has there (a seeded sample), in source order.
 
     The score is a least-squares linear fit of the label on the audit's format-only features
-    (lengths, punctuation, mean word length..., standardised; w2s_bench.audit.format_features)
+    (lengths, punctuation, mean word length..., standardised; w2s_bench.textformat.format_features)
     over all examples: within a stratum the classes have the same distribution of the score, so
     no linear format cue is left for a format-only model to read. Least squares, not an iterative
     solver: the same data give the same strata on any numpy.
     """
     import numpy as np
 
-    from w2s_bench.audit import format_features
+    from w2s_bench.textformat import format_features
     X = format_features([ex["text"] for ex in examples], template)
     y = np.array([ex["label"] for ex in examples], dtype=float)
     std = X.std(0)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from w2s_bench import features as F
+from w2s_bench import train as T
 from w2s_bench.api import StudentContext
 from w2s_bench.registry import load_ladder
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce
@@ -37,8 +38,8 @@ def test_frozen_ladder_spec():
 
 def test_features_are_encoded_once_and_only_the_head_trains(rung, monkeypatch):
     calls = []
-    encode = F.encode
-    monkeypatch.setattr(F, "encode", lambda r, t, desc=None: calls.append(list(t)) or encode(r, t, desc))
+    encode = T.encode_frozen
+    monkeypatch.setattr(T, "encode_frozen", lambda r, t, desc=None: calls.append(list(t)) or encode(r, t, desc))
     model = fit(rung, DATA, DATA, seed=0)
     assert calls == [list(dict.fromkeys(TEXTS))]  # the distinct texts, once
     fit(rung, DATA, DATA, seed=1).predict(TEXTS)
@@ -50,7 +51,7 @@ def test_features_are_encoded_once_and_only_the_head_trains(rung, monkeypatch):
 
 def test_same_features_as_the_backbone_and_standardized_by_the_training_inputs(rung):
     model = fit(rung, DATA, DATA, seed=0)
-    raw = F.encode(rung, list(TEXTS[:8]))
+    raw = T.encode_frozen(rung, list(TEXTS[:8]))
     assert np.allclose(model.features(TEXTS[:8]), raw, atol=1e-6)
     assert torch.allclose(model.model.mean, torch.from_numpy(raw).mean(0), atol=1e-5)
 

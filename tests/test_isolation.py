@@ -14,9 +14,8 @@ import pytest
 
 from w2s_bench import isolate
 from w2s_bench.registry import load_ladder, method_ref
-from w2s_bench.run import limit_splits
 from w2s_bench.stages import Cache, MethodError, gold_paths, run_cell
-from w2s_bench.tasks import load_splits, load_task
+from w2s_bench.tasks import limit_splits, load_splits, load_task
 
 from adversary import SPAWN_CODE, FramePeeker, _labels_in_frames
 

@@ -35,10 +35,9 @@ def make_results(out: Path, method: str, seeds=(0, 1, 2), student_acc=0.72, limi
     from w2s_bench.diagnostics import diagnose
     from w2s_bench.registry import load_ladder, method_ref
     from w2s_bench.results import Cell, Environment, Result, TaskInfo, write_results
-    from w2s_bench.run import limit_splits
     from w2s_bench.scoring import score_cell, summarize
     from w2s_bench.specs import spec_hash
-    from w2s_bench.tasks import load_splits, load_task
+    from w2s_bench.tasks import limit_splits, load_splits, load_task
     from w2s_bench.tasks.builders import split_hash
     suite, ladder = load_suite("pocket"), load_ladder("pocket")
     ref = method_ref(method)

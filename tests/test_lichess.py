@@ -14,7 +14,7 @@ from w2s_bench.audit import format_features
 from w2s_bench.models import load_tokenizer
 from w2s_bench.registry import load_ladder, method_ref
 from w2s_bench.specs import HubSource, LadderSpec, LoraSpec, RungSpec
-from w2s_bench.tasks import load_splits, load_task
+from w2s_bench.tasks import limit_splits, load_splits, load_task
 from w2s_bench.tasks.builders import lichess_position, lichess_wrong_move
 
 # hand-written games (SAN); each is cut at several plies below: transcript -> the move played
@@ -157,7 +157,6 @@ def tiny_lms(tmp_path_factory):
 
 def test_generative_cell_end_to_end(hub_folder, tiny_lms, tmp_path):
     from w2s_bench.generate import GenerativeLM
-    from w2s_bench.run import limit_splits
     from w2s_bench.scoring import score_cell
     from w2s_bench.stages import Cache, run_cell
     spec = local("lichess_puzzles_gen", hub_folder, {"weak_train": 8, "student_train": 8, "val": 4, "test": 4})

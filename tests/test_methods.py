@@ -179,9 +179,8 @@ def test_every_method_is_registered_with_a_frozen_config():
 
 @pytest.fixture(scope="module")
 def pairwise_cell(tmp_path_factory):
-    from w2s_bench.run import limit_splits
     from w2s_bench.stages import Cache
-    from w2s_bench.tasks import load_splits, load_task
+    from w2s_bench.tasks import limit_splits, load_splits, load_task
     task = load_task("piqa_pref")
     return Cache(tmp_path_factory.mktemp("pairwise")), task, limit_splits(load_splits(task), 8)
 

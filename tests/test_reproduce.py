@@ -60,8 +60,7 @@ def fabricate(src, dst):
 
 
 def _gold(task, limit):
-    from w2s_bench.run import limit_splits
-    from w2s_bench.tasks import load_splits, load_task
+    from w2s_bench.tasks import limit_splits, load_splits, load_task
     return [r["label"] for r in limit_splits(load_splits(load_task(task)), limit)["test"]]
 
 
@@ -105,7 +104,7 @@ def test_verify_reproduce_on_a_clone_of_main_says_there_is_nothing_new(capsys):
 
 
 def test_gpu_suites_are_marked_not_reproduced(honest):
-    from w2s_bench.leaderboard.build import ci_rerun
+    from w2s_bench.leaderboard.board import ci_rerun
     result = E.read_result(honest / "result.json")
     assert ci_rerun(result) == "sampled cells"
     hub = result.model_copy(update={"ladder": "qwen2.5"})
