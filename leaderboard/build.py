@@ -1,5 +1,6 @@
 """`w2s-bench leaderboard build`: LEADERBOARD.md and leaderboard.csv from the entries' results
-(numbers recomputed from the cells with the scorer's own `summarize`), plus the plots.
+(numbers recomputed from the cells with the scorer's own `summarize`), plus the plots and the
+static site (leaderboard/site.py).
 
 One section per suite and ladder: a header table with the weak and ceiling accuracy per task and
 pair, and a table with one row per method — PGR (accuracy) per task and the mean over tasks, each
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from w2s_bench.leaderboard import site
 from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num
 from w2s_bench.leaderboard.entry import LeaderboardError, identity
 from w2s_bench.leaderboard.plot import plot_board
@@ -108,13 +110,14 @@ def render(root: Path) -> tuple[str, str, list]:
 
 
 def build(root: Path) -> list[Path]:
-    """Write LEADERBOARD.md, leaderboard.csv and the plots; return the written paths."""
+    """Write LEADERBOARD.md, leaderboard.csv, the plots and the site; return the written paths."""
     root = Path(root)
     md, csv, entries = render(root)
     for folder, r in entries:
         if folder != f"entries/{identity(r).as_posix()}":
             raise LeaderboardError(f"{root / folder}: holds a result of {identity(r).as_posix()}; "
                                    f"move it to entries/{identity(r).as_posix()}")
+    pages = site.pages(root, entries)  # before writing anything: a missing tier statement fails here
     (root / MD_FILE).write_text(md)
     (root / CSV_FILE).write_text(csv)
-    return [root / MD_FILE, root / CSV_FILE, *plot_board(root, entries)]
+    return [root / MD_FILE, root / CSV_FILE, *plot_board(root, entries), *site.write(root, pages)]

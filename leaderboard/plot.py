@@ -6,7 +6,9 @@ ladder, linked from LEADERBOARD.md:
   diagonal student = ceiling (Burns et al. 2023, Fig. 3 in accuracy-vs-ceiling form: PGR is how far
   a point has climbed from its cross to the diagonal);
 - `<suite>_<ladder>_pgr.png`: PGR (accuracy) per method, grouped by task plus the mean over tasks,
-  with 95 % t-interval error bars; undefined PGRs are left out.
+  with 95 % t-interval error bars; undefined PGRs are left out;
+- `<suite>_<ladder>_<task>_task.png` per task: each method's student test accuracy (mean over
+  seeds) as a bar, with the weak model's and the ceiling's accuracy as lines (the site's task page).
 """
 from __future__ import annotations
 
@@ -84,6 +86,31 @@ def pgr_figure(frame, title: str, path: Path) -> None:
     plt.close(fig)
 
 
+def task_figure(rows, title: str, path: Path) -> None:
+    """rows: board_frame rows of one suite, ladder and task (one per method, ranked)."""
+    plt = _plt()
+    rows = rows.iloc[::-1]  # the best-ranked method on top
+    fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.32 * len(rows)))
+    ax.barh(range(len(rows)), rows.student_acc.astype(float), color="C0", height=0.6)
+    weak, ceiling = float(rows.weak_acc.mean()), float(rows.ceiling_acc.mean())
+    ax.axvline(weak, color="grey", ls="--", lw=1.2, label=f"weak {weak:.3f}")
+    ax.axvline(ceiling, color="black", lw=1.2, label=f"ceiling {ceiling:.3f}")
+    ax.set_yticks(range(len(rows)), list(rows.method), fontsize=8)
+    lo = min(float(rows.student_acc.min()), weak) - 0.03
+    ax.set_xlim(max(0.0, lo), min(1.0, max(float(rows.student_acc.max()), ceiling) + 0.03))
+    ax.set_xlabel("student test accuracy (mean over seeds)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def task_plot(suite: str, ladder: str, task: str) -> str:
+    """The file name of a task's figure under plots/."""
+    return f"{suite}_{ladder}_{task}_task.png"
+
+
 def plot_board(root: Path, entries=None, out: Path | None = None) -> list[Path]:
     """Write the figures into `out` (default root/plots), removing stale PNGs there."""
     root = Path(root)
@@ -104,6 +131,11 @@ def plot_board(root: Path, entries=None, out: Path | None = None) -> list[Path]:
         pgr_figure(frame[(frame.suite == suite) & (frame.ladder == ladder)],
                    f"{title}: PGR (accuracy), mean over seeds ± 95% CI", q)
         written += [p, q]
+        g = frame[(frame.suite == suite) & (frame.ladder == ladder)]
+        for task in dict.fromkeys(t for t in g.task if t != "(mean)"):
+            t = out / task_plot(suite, ladder, task)
+            task_figure(g[g.task == task], f"{title}, task {task}", t)
+            written.append(t)
     if out.is_dir():
         for stale in set(out.glob("*.png")) - set(written):
             stale.unlink()

@@ -8,8 +8,8 @@
 - an existing entry modified or removed against the merge-base with the base branch (git);
 - with `--reproduce`: a new entry whose sampled cells, re-run here from an empty cache, do not
   give its predictions (leaderboard/reproduce.py).
-- `result.schema.json`, `LEADERBOARD.md` or `leaderboard.csv` not what the code generates, or a
-  plot LEADERBOARD.md links missing.
+- `result.schema.json`, `LEADERBOARD.md`, `leaderboard.csv` or the site (`site/`) not what the
+  code generates, or a plot LEADERBOARD.md or the site shows missing.
 
 Base for the git check: `--base REF` (CI passes origin/<base branch>); otherwise `origin/main`, else
 `main`. Where the merge-base is HEAD itself (a clone of main) or no such branch exists, only
@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 
 from w2s_bench.leaderboard import entry as E
+from w2s_bench.leaderboard import site
 from w2s_bench.leaderboard.build import CSV_FILE, MD_FILE, render
 
 
@@ -164,7 +165,7 @@ def verify(root: Path, base: str | None = None, git: bool = True, reproduce: boo
         problems.append(f"{schema}: not the schema generated from w2s_bench.results.Result; run "
                         f"`w2s-bench leaderboard schema` and commit it")
     try:
-        md, csv, _ = render(root)
+        md, csv, entries = render(root)
     except E.LeaderboardError:
         notes.append(f"{MD_FILE} not compared: an entry cannot be read (see above)")
     else:
@@ -177,4 +178,8 @@ def verify(root: Path, base: str | None = None, git: bool = True, reproduce: boo
             if not (root / link).exists():
                 problems.append(f"{root / link}: linked from {MD_FILE} but missing; run "
                                 f"`w2s-bench leaderboard build` (or `w2s-bench plot`)")
+        try:
+            problems += site.problems(root, site.pages(root, entries))
+        except E.LeaderboardError as e:  # e.g. a suite without its tier statement
+            problems.append(str(e))
     return problems, notes

@@ -258,6 +258,40 @@ def test_stale_page_and_schema(copy):
     assert len(problems) == 2
 
 
+def test_the_site_is_built_and_verified(copy):
+    from w2s_bench.leaderboard import site
+    folder = copy / site.SITE_DIR
+    names = {p.name for p in folder.iterdir()}
+    assert {"index.html", "style.css", "sort.js", site.suite_page("pocket", "pocket")} <= names
+    assert {site.task_page("pocket", "pocket", t) for t in POCKET} <= names
+    suite = (folder / site.suite_page("pocket", "pocket")).read_text()
+    assert suite.index("<code>aux_conf</code>") < suite.index("<code>naive</code>")  # ranked
+    assert 'href="../entries/pocket/pocket/naive/result.json"' in suite
+    page = folder / site.task_page("pocket", "pocket", POCKET[0])
+    page.write_text(page.read_text().replace("naive", "naive (best)"))
+    (folder / "extra.html").write_text("<p>hi</p>")
+    (copy / "plots" / f"pocket_pocket_{POCKET[0]}_task.png").unlink()
+    problems = _problems(copy)
+    _one(problems, f"{page}: not what `w2s-bench leaderboard build` produces")
+    _one(problems, "extra.html: not a page `w2s-bench leaderboard build` writes")
+    _one(problems, f"pocket_pocket_{POCKET[0]}_task.png: an image the site shows is missing")
+    assert len(problems) == 3
+    build(copy)
+    assert _problems(copy) == []
+
+
+def test_a_suite_needs_its_tier_statement(copy, tmp_path, monkeypatch):
+    from w2s_bench.leaderboard import site
+    tiers = tmp_path / "tiers.toml"
+    tiers.write_text('[suites."pocket.v3"]\ntier = "t"\ncan_show = "c"\ncannot_show = "n"\n')
+    monkeypatch.setattr(site, "TIERS", tiers)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    with pytest.raises(E.LeaderboardError, match="no entry for suite 'pocket'; add"):
+        build(copy)
+    assert before == {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}  # nothing written
+    _one(_problems(copy), "no entry for suite 'pocket'")
+
+
 def test_entry_at_the_wrong_path(copy):
     (copy / "entries/pocket/pocket/naive").rename(copy / "entries/pocket/pocket/naive2")
     _one(_problems(copy), "a result of pocket/pocket/naive must sit at entries/pocket/pocket/naive/")
