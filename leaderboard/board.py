@@ -75,3 +75,25 @@ def board_frame(entries):
             ranks[row.suite, row.ladder, row.method] = better + 1
     df.insert(2, "rank", [ranks[k] for k in zip(df.suite, df.ladder, df.method)] if len(df) else [])
     return df.sort_values(["suite", "ladder", "rank", "method"], kind="stable").reset_index(drop=True)
+
+
+def _fmt_acc(values) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:.3f}" if round(lo, 3) == round(hi, 3) else f"{lo:.3f}–{hi:.3f}"
+
+
+def weak_and_ceiling(group, tasks: list[str], pairs: list[str]) -> list[list[str]]:
+    """[task, pair, weak acc, ceiling acc] of one suite and ladder's entries (`group`): test
+    accuracy, mean over seeds, as a range where the entries' weak models or ceilings differ."""
+    rows = []
+    for t in tasks:
+        for p in pairs:
+            accs = {who: [] for who in ("weak", "ceiling")}
+            for _, r in group:
+                cs = [c for c in r.cells if c.task == t and f"{c.weak_rung}->{c.strong_rung}" == p]
+                for who in accs:
+                    if cs:
+                        accs[who].append(sum(getattr(c, who).accuracy for c in cs) / len(cs))
+            if accs["weak"]:
+                rows.append([t, p, _fmt_acc(accs["weak"]), _fmt_acc(accs["ceiling"])])
+    return rows

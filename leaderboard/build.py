@@ -11,16 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s_bench.leaderboard import site
-from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num
+from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num, weak_and_ceiling
 from w2s_bench.leaderboard.entry import LeaderboardError, identity
 from w2s_bench.leaderboard.plot import plot_board
 
 MD_FILE, CSV_FILE = "LEADERBOARD.md", "leaderboard.csv"
-
-
-def _fmt_acc(values) -> str:
-    lo, hi = min(values), max(values)
-    return f"{lo:.3f}" if round(lo, 3) == round(hi, 3) else f"{lo:.3f}–{hi:.3f}"
 
 
 def _vs(mean) -> str:
@@ -68,17 +63,7 @@ def render(root: Path) -> tuple[str, str, list]:
         lines += [f"## Suite `{suite}`, ladder `{ladder}`", "",
                   f"Pairs {', '.join(pairs)}; protocol v{group[0][1].protocol.version} "
                   f"(noise floor z = {group[0][1].protocol.noise_floor_z}).", ""]
-        head = []
-        for t in tasks:
-            for p in pairs:
-                accs = {who: [] for who in ("weak", "ceiling")}
-                for _, r in group:
-                    cs = [c for c in r.cells if c.task == t and f"{c.weak_rung}->{c.strong_rung}" == p]
-                    for who in accs:
-                        if cs:
-                            accs[who].append(sum(getattr(c, who).accuracy for c in cs) / len(cs))
-                if accs["weak"]:
-                    head.append([t, p, _fmt_acc(accs["weak"]), _fmt_acc(accs["ceiling"])])
+        head = weak_and_ceiling(group, tasks, pairs)
         lines += [tabulate(head, headers=["task", "pair", "weak acc", "ceiling acc"], tablefmt="github"),
                   "", "Accuracy on test, mean over seeds; a range where the entries' weak models or "
                   "ceilings differ (other seeds or hardware).", ""]

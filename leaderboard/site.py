@@ -24,7 +24,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num
+from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num, weak_and_ceiling
 from w2s_bench.leaderboard.entry import LeaderboardError
 from w2s_bench.leaderboard.plot import task_plot
 
@@ -176,23 +176,9 @@ def _tier(tiers: dict, suite: str) -> str:
             f'<dt>cannot show</dt><dd>{prose(t["cannot_show"])}</dd></dl>')
 
 
-def _accuracy_header(group, tasks: list[str], suite: str, ladder: str) -> str:
-    """Weak and ceiling test accuracy per task and pair (a range where entries differ)."""
-    rows = []
-    for t in tasks:
-        pairs = dict.fromkeys(f"{c.weak_rung}->{c.strong_rung}" for _, r in group for c in r.cells if c.task == t)
-        for p in pairs:
-            accs = {"weak": [], "ceiling": []}
-            for _, r in group:
-                cs = [c for c in r.cells if c.task == t and f"{c.weak_rung}->{c.strong_rung}" == p]
-                for who in accs:
-                    if cs:
-                        accs[who].append(sum(getattr(c, who).accuracy for c in cs) / len(cs))
-            lo = {w: min(v) for w, v in accs.items()}
-            hi = {w: max(v) for w, v in accs.items()}
-            rows.append([link(task_page(suite, ladder, t), code(t)), code(p),
-                         *[f"{lo[w]:.3f}" if round(lo[w], 3) == round(hi[w], 3) else f"{lo[w]:.3f}–{hi[w]:.3f}"
-                           for w in ("weak", "ceiling")]])
+def _accuracy_header(group, tasks: list[str], pairs: list[str], suite: str, ladder: str) -> str:
+    rows = [[link(task_page(suite, ladder, t), code(t)), code(p), w, c]
+            for t, p, w, c in weak_and_ceiling(group, tasks, pairs)]
     return plain_table(["task", "pair", "weak acc", "ceiling acc"], rows)
 
 
@@ -215,7 +201,8 @@ def index_html(groups: dict, frame, tiers: dict) -> str:
             "of the gap between the weak model and the strong model trained on gold labels that the "
             "student recovers. Every number here is recomputed by CI from the entries' predictions; "
             "how to submit: <code>CONTRIBUTING.md</code>. The same board as markdown: "
-            f'{link("../LEADERBOARD.md", "LEADERBOARD.md")}, as a table: {link("../leaderboard.csv", "leaderboard.csv")}.</p>',
+            f'{link("../LEADERBOARD.md", "LEADERBOARD.md")}, as a table: '
+            f'{link("../leaderboard.csv", "leaderboard.csv")}.</p>',
             "<h2>Suites</h2>",
             table([("suite", "text"), ("ladder", "text"), ("tasks", "num"), ("entries", "num"),
                    ("best method (mean PGR)", "text"), ("best mean PGR", "num"), ("tier", "text"),
@@ -267,7 +254,7 @@ def suite_html(suite: str, ladder: str, group, frame, tiers: dict) -> str:
                         [[", ".join(code(p) for p in pairs), str(protocol.version), f"{protocol.noise_floor_z:g}",
                           str(protocol.min_seeds),
                           ", ".join(link(task_page(suite, ladder, t), code(t)) for t in tasks)]]),
-            "<h2>Weak and ceiling accuracy</h2>", _accuracy_header(group, tasks, suite, ladder),
+            "<h2>Weak and ceiling accuracy</h2>", _accuracy_header(group, tasks, pairs, suite, ladder),
             "<p>Test accuracy, mean over seeds; a range where the entries' weak models or ceilings "
             "differ (other seeds or hardware).</p>",
             "<h2>Plots</h2>",
