@@ -63,11 +63,12 @@ def cmd_check_method(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from w2s_bench import registry
-    from w2s_bench.tasks import task_names
-    names = {"tasks": task_names, "methods": registry.method_names,
-             "ladders": registry.ladder_names, "suites": registry.suite_names}[args.what]()
-    print("\n".join(names))
+    """The catalogue (w2s_bench.catalog): a table, or the same rows as JSON with --json."""
+    import json
+
+    from w2s_bench import catalog
+    items = catalog.rows(args.what, audit=not args.no_audit)
+    print(json.dumps(items, indent=1) if args.json else catalog.table(args.what, items))
     return 0
 
 
@@ -245,8 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("name", help="registered method (w2s-bench list methods)")
     c.set_defaults(fn=cmd_check_method)
 
-    ls = sub.add_parser("list", help="list tasks, methods, ladders or suites")
+    ls = sub.add_parser("list", help="the catalogue: tasks (kind, source, split sizes, suites, audit, "
+                                     "description), methods, ladders or suites")
     ls.add_argument("what", choices=["tasks", "methods", "ladders", "suites"])
+    ls.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    ls.add_argument("--no-audit", action="store_true",
+                    help="tasks: leave out the label-leak audit column (it is cached after the first run)")
     ls.set_defaults(fn=cmd_list)
 
     v = sub.add_parser("validate", help="re-check every spec and frozen split hash")

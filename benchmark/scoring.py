@@ -12,8 +12,14 @@ match (up to surrounding whitespace); AUROC, its noise floor and PGR are None (n
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
+
+
+def pgr_metric_path() -> str:
+    """The `evaluate` metric module that wraps `score_cell`: `evaluate.load(pgr_metric_path())`."""
+    return str(Path(__file__).parent / "metrics" / "pgr" / "pgr.py")
 
 
 def is_text(gold) -> bool:

@@ -24,6 +24,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from w2s_bench.catalog import source_text
 from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num, weak_and_ceiling
 from w2s_bench.leaderboard.entry import LeaderboardError
 from w2s_bench.leaderboard.plot import task_plot
@@ -279,7 +280,7 @@ def task_html(suite: str, ladder: str, task: str, group, frame) -> str:
                ("files", "text")]
     about = ""
     if spec is not None:
-        source = ", ".join(f"{k} {v}" for k, v in spec.source.model_dump().items() if v is not None)
+        source = source_text(spec.source)
         about = plain_table(["kind", "description", "source", "split sizes"],
                             [[esc(spec.kind), esc(spec.description), esc(source),
                               esc(" / ".join(f"{k} {v}" for k, v in spec.splits.sizes.items()))]])

@@ -145,9 +145,9 @@ def test_report_on_a_folder_without_result(tmp_path, capsys):
 
 
 def test_cli_list_and_bad_pairs(capsys):
-    assert main(["list", "methods"]) == 0
+    assert main(["list", "methods", "--json"]) == 0
     from w2s_bench.registry import METHODS
-    assert capsys.readouterr().out.split() == sorted(METHODS)
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == sorted(METHODS)
     assert main(["evaluate", "--suite", "pocket.v2", "--pairs", "L6:L1", "--limit", "4"]) == 2
     assert "the weak rung must come before the strong one" in capsys.readouterr().err
 
