@@ -72,9 +72,11 @@ def read_lock(path: Path | None = None) -> dict:
     return lock
 
 
-def _write_lock(lock: dict, path: Path) -> None:
-    """Sorted, and atomically: a temporary file in the same folder renamed over the lock."""
-    text = json.dumps(lock, indent=1, sort_keys=True) + "\n"
+def write_json(obj, path: Path) -> None:
+    """JSON (sorted keys), atomically: a temporary file in the same folder renamed over `path`;
+    nothing half-written is left behind if the write fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(obj, indent=1, sort_keys=True) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
@@ -206,5 +208,5 @@ def record(spec: TaskSpec, lock_path: Path | None = None, resolve=resolve_revisi
         raise SplitHashError(f"task {spec.name}: {path} gained an entry while recording; run "
                              f"`{RECORD}` again (it checks the existing entry)")
     lock[spec.name] = entry
-    _write_lock(lock, path)
+    write_json(lock, path)
     return f"recorded in {path.name} (source commit {revision[:12]}…)"
