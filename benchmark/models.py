@@ -77,6 +77,10 @@ class Classifier(nn.Module):
     def pooled(self, input_ids, attention_mask):
         """The representation the head reads (also the features of the saliency probe)."""
         h = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.pool(h, attention_mask)
+
+    def pool(self, h, attention_mask):
+        """Mean over non-pad tokens or the last non-pad token of hidden states `h`."""
         mask = attention_mask.unsqueeze(-1).to(h.dtype)
         if self.pooling == "mean":
             pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1)
@@ -130,7 +134,7 @@ def load_pretrained(rung: RungSpec, auto_class=None):
     from transformers import AutoModel
     _quiet_transformers()
     location, revision = model_location(rung)
-    kwargs = {"num_hidden_layers": rung.num_layers} if rung.num_layers else {}
+    kwargs = {"num_hidden_layers": rung.num_layers} if rung.num_layers is not None else {}
     with _hub_errors(location, revision):
         model = (auto_class or AutoModel).from_pretrained(location, revision=revision,
                                                           dtype=DTYPES[rung.dtype], **kwargs)

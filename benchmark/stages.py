@@ -155,20 +155,37 @@ def _features_stage(cache, key, load_model, texts_by_split, meta) -> dict[str, n
 
 
 def _frozen_features(cache, rung: RungSpec, splits: dict, names, meta) -> None:
-    """A frozen-backbone rung's pooled features of every text of the splits `names`, one
-    content-addressed stage per (rung, split), put into this process's bank (w2s_bench.features)."""
+    """A frozen-backbone rung's pooled features of every text of the splits `names`."""
+    frozen_features(cache, [(rung, names)], splits, meta)
+
+
+def frozen_features(cache, wanted, splits: dict, meta) -> None:
+    """Frozen-backbone rungs' pooled features: `wanted` is [(rung, split names)]. One
+    content-addressed stage per (rung, split), put into this process's bank (w2s_bench.features).
+    The rungs of one family (a backbone at several cuts, `train.family_key`) missing a split are
+    encoded in one forward pass of the deepest of them."""
     from w2s_bench.features import BANK, rung_key
     from w2s_bench.tasks.builders import split_hash
-    from w2s_bench.train import _feature_rows, encode_frozen
-    for name in names:
+    from w2s_bench.train import _feature_rows, encode_frozen_family, family_key
+    for name in dict.fromkeys(n for _, names in wanted for n in names):
         texts, _ = _feature_rows(_texts(splits[name]))
-
-        def make(tmp, texts=texts, name=name):
-            np.save(tmp / "features.npy", encode_frozen(rung, texts, desc=f"features {meta['task']} {rung.name} {name}"))
-        folder = cache.get_or_make("frozen_features", key_of("frozen_features", rung_key(rung),
-                                                             split_hash(splits[name])),
-                                   make, {**meta, "rung": rung.name, "split": name})
-        BANK.add(rung, texts, np.load(folder / "features.npy"))
+        rungs = list({r.name: r for r, names in wanted if name in names}.values())
+        keys = {r.name: key_of("frozen_features", rung_key(r), split_hash(splits[name])) for r in rungs}
+        todo: dict[str, list] = {}
+        for r in rungs:
+            if not (cache.folder("frozen_features", keys[r.name]) / MARKER).exists():
+                todo.setdefault(family_key(r), []).append(r)
+        computed = {}
+        for family in todo.values():
+            desc = f"features {meta['task']} {'+'.join(r.name for r in family)} {name}"
+            computed.update(encode_frozen_family(family, texts, desc=desc))
+        for r in rungs:
+            def make(tmp, r=r):
+                np.save(tmp / "features.npy", computed[r.name] if r.name in computed else
+                        encode_frozen_family([r], texts)[r.name])
+            folder = cache.get_or_make("frozen_features", keys[r.name], make,
+                                       {**meta, "rung": r.name, "split": name})
+            BANK.add(r, texts, np.load(folder / "features.npy"))
 
 
 # ---- generative tasks (target texts, exact match; w2s_bench.generate) -------------------------
@@ -217,9 +234,9 @@ def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
     entries hold ceilings' test predictions)."""
     import w2s_bench.leaderboard
     import w2s_bench.tasks
-    from w2s_bench.specs import HubSource, WheelSource
+    from w2s_bench.specs import HubSource, SdistSource, WheelSource
     paths = [cache.root, Path(w2s_bench.tasks.__file__).parent, Path(w2s_bench.leaderboard.__file__).parent]
-    if isinstance(task.source, WheelSource):
+    if isinstance(task.source, (WheelSource, SdistSource)):
         from w2s_bench.assets import asset_dir, home
         paths += [asset_dir(task.source.package), home() / "wheels"]
     elif isinstance(task.source, HubSource):
@@ -257,10 +274,9 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     names = [r.name for r in ladder.rungs]
     lo, hi = names.index(weak.name), names.index(strong.name)
     between = tuple(ladder.rungs[lo + 1:hi])
-    for rung, split_names in ((weak, SPLITS), (strong, ("student_train", "val", "test")),
-                              *((r, ("student_train", "val")) for r in between)):
-        if rung.kind == "frozen":
-            _frozen_features(cache, rung, splits, split_names, meta)
+    needs = ((weak, SPLITS), (strong, ("student_train", "val", "test")),
+             *((r, ("student_train", "val")) for r in between))  # a family's cuts share one pass
+    frozen_features(cache, [(r, n) for r, n in needs if r.kind == "frozen"], splits, meta)
 
     # weak model on weak_train ground truth, then its soft labels on the three other splits
     k_weak = key_of("weak", task_id, weak, seed)

@@ -116,6 +116,20 @@ def _feature_rows(texts) -> tuple[list[str], bool]:
     return _both(texts), _is_pair(texts)
 
 
+class one_thread:
+    """Torch intra-op threads set to 1 inside the block (restored after): a linear head's ops are
+    tiny, and with 2 threads their OpenMP barriers cost more than the work (measured: a 315-step
+    head 0.44 s with 1 thread, 1.3 s with 2 on an idle 2-core machine and 18 s with 2 while
+    another process held the cores; the predictions were identical)."""
+
+    def __enter__(self):
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
+
+
 def _head_inputs(rung: RungSpec, texts, desc: str | None = None) -> tuple[torch.Tensor, bool]:
     """(feature matrix in `_both` order, pair) of a frozen rung's inputs."""
     rows, pair = _feature_rows(texts)
@@ -133,7 +147,8 @@ def _head_logits(model, x: torch.Tensor, batch: list[int] | None, pair: bool) ->
 @torch.no_grad()
 def _head_predict(model, x: torch.Tensor, pair: bool) -> np.ndarray:
     model.eval()
-    return torch.softmax(_head_logits(model, x, None, pair), dim=1)[:, 1].double().cpu().numpy()
+    with one_thread():
+        return torch.softmax(_head_logits(model, x, None, pair), dim=1)[:, 1].double().cpu().numpy()
 
 
 def backbone_features(model, rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
@@ -151,6 +166,45 @@ def encode_frozen(rung: RungSpec, texts: list[str], desc: str | None = None) -> 
     """The pretrained backbone's pooled features of `texts` (float32), computed now."""
     from w2s_bench.models import pooled_backbone
     return backbone_features(pooled_backbone(rung), rung, list(texts), desc).astype(np.float32)
+
+
+def family_key(rung: RungSpec) -> str:
+    """Rungs that differ only in their cut (`num_layers`) are one backbone read at several depths."""
+    from w2s_bench.specs import spec_hash
+    return spec_hash({"source": rung.source, "pooling": rung.pooling, "max_length": rung.max_length,
+                      "dtype": rung.dtype})
+
+
+def _depth(rung: RungSpec, total: int) -> int:
+    return total if rung.num_layers is None else rung.num_layers
+
+
+def encode_frozen_family(rungs: list[RungSpec], texts: list[str], desc: str | None = None) -> dict[str, np.ndarray]:
+    """rung name -> pooled features of `texts`, for rungs of one family (`family_key`), from ONE
+    forward pass of the deepest cut: the hidden state after layer k is what the model cut to its
+    first k layers outputs (the layers before k are the same weights on the same inputs), so a
+    depth ladder costs what its deepest rung costs. Layer 0 is the embedding output."""
+    from w2s_bench.models import pooled_backbone
+    if len({family_key(r) for r in rungs}) != 1:
+        raise ValueError("encode_frozen_family: the rungs must differ only in num_layers")
+    if len(rungs) == 1:
+        return {rungs[0].name: encode_frozen(rungs[0], texts, desc)}
+    from transformers import AutoConfig
+
+    from w2s_bench.models import model_location
+    location, revision = model_location(rungs[0])
+    total = AutoConfig.from_pretrained(location, revision=revision).num_hidden_layers
+    deepest = max(rungs, key=lambda r: _depth(r, total))
+    model = pooled_backbone(deepest).to(device()).eval()
+    depths = [_depth(r, total) for r in rungs]
+
+    def pooled_all(items, pad_id):
+        ids, mask = _collate(items, pad_id, _device_of(model))
+        hidden = model.backbone(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+        return torch.stack([model.pool(hidden[k], mask) for k in depths], dim=1)  # [batch, rung, dim]
+
+    out = _batched(pooled_all, deepest, _encode(deepest, list(texts)), desc)
+    return {r.name: out[:, i].astype(np.float32) for i, r in enumerate(rungs)}
 
 
 def features_of(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
@@ -371,7 +425,8 @@ def _fit_head(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss, des
         opt.step(value, f"{desc} at step {step}")
         return value
 
-    history = train_loop(model, rung, [1] * len(targets), seed, step_fn,
-                         lambda: _selection_score(_head_predict(model, x_val, pair), np.asarray(val.targets)),
-                         desc, evals_per_epoch)
+    with one_thread():
+        history = train_loop(model, rung, [1] * len(targets), seed, step_fn,
+                             lambda: _selection_score(_head_predict(model, x_val, pair), np.asarray(val.targets)),
+                             desc, evals_per_epoch)
     return TrainedClassifier(model.eval(), rung, history)

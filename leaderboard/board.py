@@ -43,7 +43,7 @@ def board_frame(entries):
     rows = []
     for folder, r in entries:
         cells = [c.model_dump() for c in r.cells]
-        per_pair, per_task, suite = summarize(cells)
+        per_pair, per_task, suite = summarize(cells, r.protocol.headline)
         common = {"suite": r.suite, "ladder": r.ladder, "method": identity(r).name,  # + ceiling
                   "seeds": ",".join(map(str, r.seeds)), "wall_time_s": r.wall_time_s,
                   "device": r.environment.device, "method_config_sha256": r.method_config_sha256,
@@ -55,7 +55,7 @@ def board_frame(entries):
                          **{k: float(accs.loc[t.task, k]) for k in accs.columns}})
         s = suite.iloc[0]
         base = naive.get((r.suite, r.ladder))
-        vs = paired_difference(cells, base) if base is not None and identity(r).name != BASELINE else (None, None)
+        vs = paired_difference(cells, base, headline=r.protocol.headline) if base is not None and identity(r).name != BASELINE else (None, None)
         rows.append({**common, "task": "(mean)", "pgr_acc": num(s.pgr_acc), "pgr_acc_ci": num(s.pgr_acc_ci),
                      "vs_naive": num(vs[0]), "vs_naive_ci": num(vs[1]),
                      "pgr_auroc": num(s.pgr_auroc), "pgr_auroc_ci": num(s.pgr_auroc_ci),

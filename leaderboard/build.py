@@ -13,7 +13,8 @@ from pathlib import Path
 from w2s_bench.leaderboard import site
 from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num, weak_and_ceiling
 from w2s_bench.leaderboard.entry import LeaderboardError, identity
-from w2s_bench.leaderboard.plot import plot_board
+from w2s_bench.leaderboard.plot import pairs_of, plot_board
+from w2s_bench.trend import has_trend
 
 MD_FILE, CSV_FILE = "LEADERBOARD.md", "leaderboard.csv"
 
@@ -60,9 +61,11 @@ def render(root: Path) -> tuple[str, str, list]:
     for (suite, ladder), group in sorted(by_id.items()):
         tasks = list(dict.fromkeys(t for _, r in group for t in r.tasks))
         pairs = list(dict.fromkeys(f"{w}->{s}" for _, r in group for w, s in r.pairs))
+        headline = group[0][1].protocol.headline
         lines += [f"## Suite `{suite}`, ladder `{ladder}`", "",
                   f"Pairs {', '.join(pairs)}; protocol v{group[0][1].protocol.version} "
-                  f"(noise floor z = {group[0][1].protocol.noise_floor_z}).", ""]
+                  f"(noise floor z = {group[0][1].protocol.noise_floor_z})"
+                  + (f"; ranked by the headline pair {'->'.join(headline)}" if headline else "") + ".", ""]
         head = weak_and_ceiling(group, tasks, pairs)
         lines += [tabulate(head, headers=["task", "pair", "weak acc", "ceiling acc"], tablefmt="github"),
                   "", "Accuracy on test, mean over seeds; a range where the entries' weak models or "
@@ -90,6 +93,10 @@ def render(root: Path) -> tuple[str, str, list]:
                   "main figure; on the diagonal the student matches the ceiling, grey crosses are "
                   "the weak model). Second: PGR (accuracy) per method and task, 95 % CIs. Both from "
                   "`w2s-bench plot`.", ""]
+        if has_trend(pairs_of(group)):
+            lines += [f"![PGR against the strong rung]({PLOT_DIR}/{stem}_trend.png)", "",
+                      "PGR (top) and student accuracy (bottom) against the strong rung, one line per "
+                      "method, per task and for the mean over tasks; mean over seeds ± 95 % CI.", ""]
     csv = df.to_csv(index=False, float_format="%.6f", lineterminator="\n")
     return "\n".join(lines), csv, entries
 

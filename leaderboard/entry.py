@@ -222,7 +222,7 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
             problems.append(str(e))
 
     if result.cells:
-        _, _, srow = summarize([c.model_dump() for c in result.cells])
+        _, _, srow = summarize([c.model_dump() for c in result.cells], result.protocol.headline)
         fresh = srow.iloc[0].to_dict()
         for k, v in result.summary.items():
             if k not in fresh or not same_number(fresh[k], v):

@@ -7,6 +7,8 @@ ladder, linked from LEADERBOARD.md:
   a point has climbed from its cross to the diagonal);
 - `<suite>_<ladder>_pgr.png`: PGR (accuracy) per method, grouped by task plus the mean over tasks,
   with 95 % t-interval error bars; undefined PGRs are left out;
+- `<suite>_<ladder>_trend.png` where a weak rung supervises several strong rungs: PGR and student
+  accuracy against the strong rung, a line per method (w2s_bench.trend);
 - `<suite>_<ladder>_<task>_task.png` per task: each method's student test accuracy (mean over
   seeds) as a bar, with the weak model's and the ceiling's accuracy as lines (the site's task page).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s_bench.leaderboard.board import PLOT_DIR, board_frame, load_entries
+from w2s_bench.trend import has_trend, trend_figure
 
 
 def _plt():
@@ -106,6 +109,11 @@ def task_figure(rows, title: str, path: Path) -> None:
     plt.close(fig)
 
 
+def pairs_of(group) -> list[tuple[str, str]]:
+    """The (weak, strong) pairs of a suite's entries, in order."""
+    return list(dict.fromkeys((w, s) for _, r in group for w, s in r.pairs))
+
+
 def task_plot(suite: str, ladder: str, task: str) -> str:
     """The file name of a task's figure under plots/."""
     return f"{suite}_{ladder}_{task}_task.png"
@@ -131,6 +139,13 @@ def plot_board(root: Path, entries=None, out: Path | None = None) -> list[Path]:
         pgr_figure(frame[(frame.suite == suite) & (frame.ladder == ladder)],
                    f"{title}: PGR (accuracy), mean over seeds ± 95% CI", q)
         written += [p, q]
+        if has_trend(pairs_of(group)):  # PGR against the strong rung, a line per method
+            pairs = pairs_of(group)
+            rungs = list(dict.fromkeys([w for w, _ in pairs] + [s for _, s in pairs]))
+            tr = out / f"{suite}_{ladder}_trend.png"
+            trend_figure([(r.method, [c.model_dump() for c in r.cells]) for _, r in group], rungs,
+                         f"{title}: PGR and student accuracy against the strong rung", tr)
+            written.append(tr)
         g = frame[(frame.suite == suite) & (frame.ladder == ladder)]
         for task in dict.fromkeys(t for t in g.task if t != "(mean)"):
             t = out / task_plot(suite, ladder, task)

