@@ -36,7 +36,9 @@ def _print_run(res) -> None:
              f"{r.student_acc:.3f}", fmt_ci(r.pgr_acc, r.pgr_acc_ci),
              fmt_ci(r.pgr_auroc, r.pgr_auroc_ci)] for r in t.itertuples()]
     s = res["suite"].iloc[0]
-    rows.append(["**mean over tasks**", "median over pairs", len(res["result"].seeds), "", "", "",
+    headline = res["result"].protocol.headline
+    rows.append(["**mean over tasks**", "->".join(headline) if headline else "median over pairs",
+                 len(res["result"].seeds), "", "", "",
                  fmt_ci(s.pgr_acc, s.pgr_acc_ci), fmt_ci(s.pgr_auroc, s.pgr_auroc_ci)])
     r = res["result"]
     print(f"\n{r.method} on {r.suite} (ladder {r.ladder}), seeds {r.seeds}"

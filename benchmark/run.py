@@ -72,13 +72,14 @@ def _check_frozen(ref, ceiling: str, ladder, pairs) -> None:
             raise SpecError(str(no_backbone_training(rung, "--ceiling generative (LM fine-tuning)")))
 
 
-def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, ceiling):
+def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, ceiling,
+                     weak_train_size=None):
     """One task x pair x seed cell: its predictions and the stages it computed. Runs in the
     driver (executor "local") or in a Ray worker (executor "ray", w2s_bench/ray_executor.py)."""
     from w2s_bench.stages import Cache, run_cell
     cache = Cache(cache_root)
     p = run_cell(cache, task, splits, ladder, ladder.rung(weak), ladder.rung(strong), seed, method,
-                 ceiling)
+                 ceiling, weak_train_size=weak_train_size)
     return p, cache.computed
 
 
@@ -134,7 +135,7 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
     data = {t.name: limit_splits(load_splits(t), limit) for t in task_specs}  # checks frozen hashes
     jobs = [{"cache_root": cache.root.absolute(), "task": task, "splits": data[task.name],
              "ladder": ladder_spec, "weak": w, "strong": s, "seed": seed, "method": ref,
-             "ceiling": ceiling}
+             "ceiling": ceiling, "weak_train_size": suite_spec.protocol.weak_train_size}
             for task in task_specs for w, s in pairs for seed in seeds]  # the loops below, in order
     facts = []  # executor "ray": the device and threads of the workers that ran the cells
     outputs = ((cell_predictions(**job) for job in jobs) if executor == "local" else

@@ -215,6 +215,9 @@ class ProtocolSpec(Frozen):
     min_seeds: int = added_field(3)
     # the (weak, strong) pair the suite ranks by; None: the median over its pairs (protocol v1/v2)
     headline: tuple[str, str] | None = added_field()
+    # the weak model trains on the first weak_train_size / 2 examples of each class of weak_train
+    # (in split order); None: all of weak_train. A data-limited supervisor (tasks.weak_subset)
+    weak_train_size: int | None = added_field()
 
 
 class SuiteSpec(Frozen):
@@ -227,6 +230,9 @@ class SuiteSpec(Frozen):
 
     @model_validator(mode="after")
     def _headline_is_a_pair(self):
+        n = self.protocol.weak_train_size
+        if n is not None and (n <= 0 or n % 2):
+            raise ValueError(f"protocol.weak_train_size {n} must be a positive even number")
         h = self.protocol.headline
         if h is not None and tuple(h) not in {tuple(p) for p in self.pairs}:
             raise ValueError(f"protocol.headline {list(h)} is not one of the suite's pairs")

@@ -249,12 +249,14 @@ def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
 
 def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, weak: RungSpec,
              strong: RungSpec, seed: int, method, ceiling: str = "standard",
-             features: bool = True) -> CellPredictions:
+             features: bool = True, weak_train_size: int | None = None) -> CellPredictions:
     """All stages of one task x pair x seed cell; each read from the cache when already done.
     `method`: a `registry.MethodRef`; its code runs only in sealed processes (isolate.py).
     `ceiling`: "standard" (strong rung on student_train gold) or "generative" (the same after
     unsupervised LM fine-tuning on the task's inputs, as the generative method does).
-    `features`: also compute the saliency-probe features (the scorer's diagnostics need them)."""
+    `features`: also compute the saliency-probe features (the scorer's diagnostics need them).
+    `weak_train_size`: the weak model trains on that many examples of weak_train (the suite's
+    protocol; tasks.weak_subset), else on all of it."""
     from w2s_bench.api import StudentContext, Targets, WeakLabels
     from w2s_bench.models import build_classifier
     from w2s_bench.tasks.builders import split_hash
@@ -279,9 +281,11 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     frozen_features(cache, [(r, n) for r, n in needs if r.kind == "frozen"], splits, meta)
 
     # weak model on weak_train ground truth, then its soft labels on the three other splits
-    k_weak = key_of("weak", task_id, weak, seed)
-    load_weak = train_on_gold(cache, "weak", k_weak, weak, splits, "weak_train", seed,
-                              {**meta, "rung": weak.name})
+    from w2s_bench.tasks import weak_subset
+    k_weak = key_of("weak", task_id, weak, seed, *([{"weak_train_size": weak_train_size}] if weak_train_size else []))
+    load_weak = train_on_gold(cache, "weak", k_weak, weak,
+                              {**splits, "weak_train": weak_subset(splits["weak_train"], weak_train_size)},
+                              "weak_train", seed, {**meta, "rung": weak.name})
     k_labels = key_of("weak_labels", k_weak)
     weak_p = predict_stage(cache, "weak_labels", k_labels, load_weak,
                            {s: _texts(splits[s]) for s in ("student_train", "val", "test")},

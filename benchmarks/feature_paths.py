@@ -5,7 +5,7 @@ the ratio to fp32 torch, the cosine of its features with fp32's, and the accurac
 rung's ceiling head (trained on the fp32 student_train features from the stage cache) when it
 reads that path's val features.
 
-    python benchmarks/feature_paths.py --task multiemo_sentences --rung mpnet12 --n 512
+    python benchmarks/feature_paths.py --task multiemo_sentences --rung mpnet8 --n 512
 
 Needs `pip install onnxruntime onnx onnxscript` for the ONNX path (skipped, with a note, without).
 """
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--task", default="multiemo_sentences")
     ap.add_argument("--ladder", default="pocket_mpnet")
-    ap.add_argument("--rung", default="mpnet12")
+    ap.add_argument("--rung", default="mpnet8")
     ap.add_argument("--n", type=int, default=512, help="val texts timed (at most the val split)")
     ap.add_argument("--out", default="benchmarks/results/feature_paths.md")
     args = ap.parse_args(argv)

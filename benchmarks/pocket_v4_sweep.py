@@ -5,8 +5,10 @@ Three tables (the stage cache is shared, so each task's features are computed on
 pass of the 12-layer model for every rung):
 
 1. ladder: every rung's head trained on student_train gold, gold accuracy on val (mean over
-   seeds): is gold accuracy strictly rising along the ladder on every task?
-2. tasks: weak mpnet1 -> strong mpnet12, naive, through `w2s_bench.evaluate` (sealed method
+   seeds): is gold accuracy strictly rising along the ladder on every task? Two off-ladder cuts
+   are measured beside it: mpnet0 (the embedding layer alone, nearly free) and, where its
+   features are in the cache, the full 12-layer model.
+2. tasks: weak mpnet1 -> strong mpnet8 (the headline pair), naive, through `w2s_bench.evaluate` (sealed method
    processes, the suite's protocol): weak and ceiling test accuracy, the gap, naive PGR with its
    95 % CI over seeds, the format-only audit, the share of test texts with a near-duplicate
    (TF-IDF cosine >= 0.9) in weak_train or student_train, and the pocket.v3 rule: weak >= 0.60,
@@ -58,18 +60,79 @@ def ladder_table(tasks, seeds, cache) -> list[str]:
     from w2s_bench.stages import Cache, _gold, _texts, frozen_features
     from w2s_bench.tasks import load_splits, load_task
     from w2s_bench.train import Labeled, fit
+    from w2s_bench.features import rung_key
+    from w2s_bench.stages import MARKER, key_of
+    from w2s_bench.tasks.builders import split_hash
     ladder, cache = load_ladder(LADDER), Cache(cache)
     names = [r.name for r in ladder.rungs]
-    lines = ["| task | " + " | ".join(names) + " | strictly rising |", "|---|" + "---|" * (len(names) + 1)]
+    first = ladder.rungs[0]
+    mpnet0 = first.model_copy(update={"name": "mpnet0", "num_layers": 0})
+    mpnet12 = first.model_copy(update={"name": "mpnet12", "num_layers": 12})
+    lines = ["| task | mpnet0 (off) | " + " | ".join(names) + " | mpnet12 (off) | ladder strictly rising |",
+             "|---|---|" + "---|" * (len(names) + 2)]
+
+    def acc(r, train, val):
+        return float(np.mean([((fit(r, train, val, seed).predict(val.texts) > 0.5) == (val.targets > 0.5)).mean()
+                              for seed in seeds]))
     for t in tasks:
         splits = load_splits(load_task(t))
-        frozen_features(cache, [(r, SPLITS) for r in ladder.rungs], splits, {"task": t})
+        frozen_features(cache, [(r, ("student_train", "val")) for r in (mpnet0, *ladder.rungs)], splits, {"task": t})
         train = Labeled(_texts(splits["student_train"]), _gold(splits["student_train"]))
         val = Labeled(_texts(splits["val"]), _gold(splits["val"]))
-        accs = [float(np.mean([((fit(r, train, val, seed).predict(val.texts) > 0.5) == (val.targets > 0.5)).mean()
-                               for seed in seeds])) for r in ladder.rungs]
+        accs = [acc(r, train, val) for r in ladder.rungs]
+        cached = all((cache.folder("frozen_features", key_of("frozen_features", rung_key(mpnet12),
+                                                             split_hash(splits[s]))) / MARKER).exists()
+                     for s in ("student_train", "val"))
+        if cached:
+            frozen_features(cache, [(mpnet12, ("student_train", "val"))], splits, {"task": t})
+        top = f"{acc(mpnet12, train, val):.3f}" if cached else "not computed"
         rising = all(b > a for a, b in zip(accs, accs[1:]))
-        lines.append(f"| {t} | " + " | ".join(f"{a:.3f}" for a in accs) + f" | {'yes' if rising else 'no'} |")
+        lines.append(f"| {t} | {acc(mpnet0, train, val):.3f} | " + " | ".join(f"{a:.3f}" for a in accs)
+                     + f" | {top} | {'yes' if rising else 'no'} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+EPOCHS = (1, 2, 5, 10, 20)
+
+
+def epochs_table(tasks, seeds, cache) -> list[str]:
+    """pocket.v3's rule for a rung's head epochs, on the rung's own training set (the weak rung:
+    the protocol's weak_train subset; the others: student_train), scored on gold val: the best
+    mean val accuracy among 1 / 2 / 5 / 10 / 20 epochs, unless the a-priori 2 is within one
+    binomial SE of the val set of the best."""
+    import math
+
+    from w2s_bench.registry import load_ladder, load_suite
+    from w2s_bench.specs import SPLITS
+    from w2s_bench.stages import Cache, _gold, _texts, frozen_features
+    from w2s_bench.tasks import load_splits, load_task, weak_subset
+    from w2s_bench.train import Labeled, fit
+    ladder, cache = load_ladder(LADDER), Cache(cache)
+    suite = load_suite("pocket.v4")
+    weak = suite.pairs[0][0]
+    data = {t: load_splits(load_task(t)) for t in tasks}
+    lines = ["| rung | trained on | " + " | ".join(f"{e} epochs" for e in EPOCHS) + " | rule's choice |",
+             "|---|---|" + "---|" * len(EPOCHS) + "---|"]
+    for rung in ladder.rungs:
+        scores, n_val = [], 0
+        for e in EPOCHS:
+            accs = []
+            for t, splits in data.items():
+                frozen_features(cache, [(r, SPLITS) for r in ladder.rungs], splits, {"task": t})
+                rows = (weak_subset(splits["weak_train"], suite.protocol.weak_train_size) if rung.name == weak
+                        else splits["student_train"])
+                train, val = Labeled(_texts(rows), _gold(rows)), Labeled(_texts(splits["val"]), _gold(splits["val"]))
+                n_val = len(val.texts)
+                for seed in seeds:
+                    p = fit(rung.model_copy(update={"epochs": e}), train, val, seed).predict(val.texts)
+                    accs.append(float(((p > 0.5) == (val.targets > 0.5)).mean()))
+            scores.append(float(np.mean(accs)))
+        best = int(np.argmax(scores))
+        se = math.sqrt(scores[best] * (1 - scores[best]) / n_val)
+        choice = 2 if scores[best] - scores[EPOCHS.index(2)] <= se else EPOCHS[best]
+        lines.append(f"| {rung.name} | {'weak_train subset' if rung.name == weak else 'student_train'} gold | "
+                     + " | ".join(f"{x:.3f}" for x in scores) + f" | {choice} |")
         print(lines[-1], flush=True)
     return lines
 
@@ -82,7 +145,7 @@ def task_table(tasks, seeds, cache, tmp) -> list[str]:
              "audit | near-dup test share | meets criteria |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for task in tasks:
         spec = load_task(task)
-        res = evaluate(method="naive", suite="pocket.v4", ladder=LADDER, pairs=[("mpnet1", "mpnet12")],
+        res = evaluate(method="naive", suite="pocket.v4", ladder=LADDER, pairs=[("mpnet1", "mpnet8")],
                        seeds=seeds, tasks=[task], cache_dir=cache, out=tmp / task, quiet=True)["result"]
         cells = res.cells
         w = np.mean([c.weak.accuracy for c in cells])
@@ -105,7 +168,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--ladder-seeds", default="0,1,2")
     ap.add_argument("--tasks", default=CANDIDATES, help="candidate tasks")
-    ap.add_argument("--skip", choices=["ladder", "tasks"], action="append", default=[])
+    ap.add_argument("--skip", choices=["epochs", "ladder", "tasks"], action="append", default=[])
+    ap.add_argument("--epochs-tasks", default="multiemo_sentences,tweet_sentiment,rotten_tomatoes.v3",
+                    help="tasks of the head-epochs table")
     ap.add_argument("--cache-dir", default=None, help="stage cache (default: $W2S_BENCH_HOME/cache)")
     ap.add_argument("--out", default="benchmarks/results/pocket_v4_sweep.md")
     args = ap.parse_args(argv)
@@ -115,12 +180,17 @@ def main(argv=None) -> int:
     tasks = args.tasks.split(",")
     t0, out = time.time(), ["# pocket.v4 sweep (benchmarks/pocket_v4_sweep.py)", ""]
     with tempfile.TemporaryDirectory() as tmp:
+        if "epochs" not in args.skip:
+            out += [f"## Head epochs per rung: gold val accuracy (mean over tasks {args.epochs_tasks} and "
+                    f"seeds {args.ladder_seeds})", ""]
+            out += epochs_table(args.epochs_tasks.split(","), [int(s) for s in args.ladder_seeds.split(",")],
+                                cache) + [""]
         if "ladder" not in args.skip:
             out += [f"## Ladder {LADDER}: gold val accuracy, head trained on student_train gold "
                     f"(mean over seeds {args.ladder_seeds})", ""]
             out += ladder_table(tasks, [int(s) for s in args.ladder_seeds.split(",")], cache) + [""]
         if "tasks" not in args.skip:
-            out += [f"## Candidate tasks (weak mpnet1 -> strong mpnet12, naive, seeds {args.seeds})", ""]
+            out += [f"## Candidate tasks (weak mpnet1 -> strong mpnet8, naive, seeds {args.seeds})", ""]
             out += task_table(tasks, seeds, cache, Path(tmp)) + [""]
     out.append(f"`python benchmarks/pocket_v4_sweep.py --seeds {args.seeds} --tasks {args.tasks}"
                + "".join(f" --skip {s}" for s in args.skip) + f"`: {time.time() - t0:.0f} s on this machine "

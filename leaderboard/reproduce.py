@@ -54,7 +54,8 @@ def rerun_cell(result, cell: tuple, cache_root: Path):
     ladder = load_ladder(result.ladder)
     splits = limit_splits(load_splits(task), result.limit)
     return run_cell(Cache(cache_root), task, splits, ladder, ladder.rung(weak), ladder.rung(strong),
-                    seed, method_ref(result.method), ceiling=result.ceiling, features=False)
+                    seed, method_ref(result.method), ceiling=result.ceiling, features=False,
+                    weak_train_size=result.protocol.weak_train_size)
 
 
 def compare(stored: dict, fresh: dict) -> dict[str, tuple[float, float | None]]:

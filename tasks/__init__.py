@@ -139,6 +139,21 @@ def _not_frozen(spec: TaskSpec) -> SplitHashError:
         f"run `w2s-bench validate --print-hashes` and copy the hashes into the spec")
 
 
+def weak_subset(rows: list[dict], size: int | None) -> list[dict]:
+    """The first size / 2 examples of each class of a split, in split order (all rows if None):
+    the weak model's training set under a protocol with `weak_train_size`. weak_train is balanced,
+    so this is exactly `size` examples, unless a smoke run (`--limit`) cut the split shorter."""
+    if size is None:
+        return rows
+    counts = {0: 0, 1: 0}
+    out = []
+    for r in rows:
+        if counts[r["label"]] < size // 2:
+            counts[r["label"]] += 1
+            out.append(r)
+    return out
+
+
 def limit_splits(splits: dict, limit: int | None) -> dict:
     """The first `limit` rows of each split (a smoke run; its results say so)."""
     return splits if limit is None else {k: v[:limit] for k, v in splits.items()}

@@ -166,7 +166,31 @@ def test_headline_pair_ranks_and_must_be_a_pair():
     assert summarize(cells)[2].iloc[0].pgr_acc == pytest.approx(0.5)  # median over pairs
     per_pair, per_task, suite = summarize(cells, ("a", "d"))
     assert suite.iloc[0].pgr_acc == pytest.approx(0.9) and len(per_pair) == 3
-    assert load_suite("pocket.v4").protocol.headline == ("mpnet1", "mpnet12")
+    assert load_suite("pocket.v4").protocol.headline == ("mpnet1", "mpnet8")
     with pytest.raises(ValueError, match="headline"):
         SuiteSpec(name="x", description="x", tasks=["t"], ladder="l", pairs=[("a", "b")],
                   protocol={"headline": ("a", "c")})
+
+
+def test_weak_subset_is_a_balanced_prefix():
+    from w2s_bench.tasks import weak_subset
+    rows = [{"label": y, "i": i} for i, y in enumerate([1, 1, 1, 0, 1, 0, 0, 0])]
+    assert [r["i"] for r in weak_subset(rows, 4)] == [0, 1, 3, 5]
+    assert weak_subset(rows, None) is rows
+
+
+def test_pocket_v4_smoke_run_end_to_end(tmp_path):
+    """The suite runs (a --limit smoke run on one task and pair): a data-limited weak model, the
+    headline pair in the summary, the trend in the report."""
+    from w2s_bench.report import write_report
+    from w2s_bench.run import evaluate
+    out = evaluate(method="naive", suite="pocket.v4", tasks=["multiemo_sentences"], limit=40, seeds=[0],
+                   pairs=[("mpnet1", "mpnet2"), ("mpnet1", "mpnet8")], cache_dir=tmp_path / "cache",
+                   out=tmp_path / "res", quiet=True)
+    result = out["result"]
+    assert result.protocol.weak_train_size == 400 and result.protocol.headline == ("mpnet1", "mpnet8")
+    assert {(c.weak_rung, c.strong_rung) for c in result.cells} == {("mpnet1", "mpnet2"), ("mpnet1", "mpnet8")}
+    headline = [c for c in result.cells if c.strong_rung == "mpnet8"][0]
+    assert result.summary["pgr_acc"] == headline.pgr_accuracy
+    report = write_report(tmp_path / "res").read_text()
+    assert "## PGR against the strong rung" in report and (tmp_path / "res" / "trend.png").exists()
