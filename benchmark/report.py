@@ -76,8 +76,11 @@ def write_report(results_dir: Path) -> Path:
              "![saliency](saliency.png)", ""]
     from w2s_bench.trend import MEAN, has_trend, trend_figure, trend_frame
     if has_trend(result.pairs):  # the paper's figure: PGR against the strong rung
-        rungs = list(dict.fromkeys([w for w, _ in result.pairs] + [s_ for _, s_ in result.pairs]))
+        rungs = list(dict.fromkeys(s_ for _, s_ in result.pairs))
         trend = trend_frame(cells)
+        order = {t: i for i, t in enumerate(dict.fromkeys(list(result.tasks) + [MEAN]))}
+        trend = trend.assign(o=[order.get(t, len(order)) for t in trend.task],
+                             r=[rungs.index(s_) for s_ in trend.strong]).sort_values(["o", "weak", "r"])
         table = trend.assign(pair=[f"{w}->{s_}" for w, s_ in zip(trend.weak, trend.strong)])
         table["PGR (acc)"] = [fmt_ci(v, h) for v, h in zip(table.pgr, table.pgr_ci)]
         table["student acc"] = [fmt_ci(v, h) for v, h in zip(table.student_acc, table.student_acc_ci)]
@@ -85,7 +88,7 @@ def write_report(results_dir: Path) -> Path:
         lines[lines.index("## Mistake imitation"):lines.index("## Mistake imitation")] = [
             "## PGR against the strong rung", "",
             "One line per weak rung; mean over seeds ± 95 % CI (the mean over tasks is taken per seed).",
-            "", _md(table[["task", "pair", "PGR (acc)", "student acc"]]), "", "![trend](trend.png)", ""]
+            "", _md(table[["task", "pair", "PGR (acc)", "student acc"]].astype(str)), "", "![trend](trend.png)", ""]
         trend_figure([("", cells)], rungs, f"{result.method} on {result.suite}: PGR and student accuracy "
                      f"against the strong rung", results_dir / "trend.png")
     _bars(imitation, ["student_weak_wrong", "ceiling_weak_wrong"],

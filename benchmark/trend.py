@@ -56,7 +56,7 @@ def has_trend(pairs) -> bool:
 
 def trend_figure(series: list[tuple[str, list[dict]]], rungs: list[str], title: str, path: Path) -> None:
     """series: [(label, cells)], one line per label x weak rung; `rungs` orders the x axis (the
-    ladder, weakest first). Top row PGR (accuracy), bottom row student test accuracy; a column per
+    strong rungs, weakest first). Top row PGR (accuracy), bottom row student test accuracy; a column per
     task and one for the mean over tasks."""
     import math
 
@@ -69,7 +69,7 @@ def trend_figure(series: list[tuple[str, list[dict]]], rungs: list[str], title: 
     color = 0
     for label, frame in frames:
         for weak in dict.fromkeys(frame.weak):
-            line = f"{label} (weak {weak})" if len(set(frame.weak)) > 1 or not label else label
+            line = (f"{label} (weak {weak})" if label else f"weak {weak}") if len(set(frame.weak)) > 1 or not label else label
             for j, task in enumerate(tasks):
                 d = frame[(frame.task == task) & (frame.weak == weak)].copy()
                 d["x"] = [rungs.index(s) for s in d.strong]

@@ -3,7 +3,8 @@ int8 dynamic quantization of every nn.Linear (torch.ao), and ONNX Runtime (fp32,
 exported with torch.onnx). Same texts, same batches, same pooling; per path: texts per second,
 the ratio to fp32 torch, the cosine of its features with fp32's, and the accuracy on `val` of the
 rung's ceiling head (trained on the fp32 student_train features from the stage cache) when it
-reads that path's val features.
+reads that path's val features. Then the whole ladder on the same texts: one pass per rung against
+the family pass the harness makes (the deepest cut once; w2s_bench.train.encode_frozen_family).
 
     python benchmarks/feature_paths.py --task multiemo_sentences --rung mpnet8 --n 512
 
@@ -101,6 +102,22 @@ def main(argv=None) -> int:
                 batches, len(texts), dim)
     except ImportError as e:
         note = f"ONNX Runtime path skipped: {e} (pip install onnxruntime onnx onnxscript)."
+    # the whole ladder: one pass per rung (each cut loaded and run on its own) against the family
+    # pass the harness makes (the deepest cut once, every rung's layer pooled from it)
+    from w2s_bench.train import encode_frozen, encode_frozen_family
+    rungs = load_ladder(args.ladder).rungs
+    t = time.perf_counter()
+    for r in rungs:
+        encode_frozen(r, texts)
+    per_rung = len(texts) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    family = encode_frozen_family(list(rungs), texts)
+    one_pass = len(texts) / (time.perf_counter() - t)
+    ladder_line = (f"Whole ladder ({', '.join(r.name for r in rungs)}) on the same texts: one pass per rung "
+                   f"{per_rung:.1f} texts/s, one family pass {one_pass:.1f} texts/s: ratio {one_pass / per_rung:.2f}; "
+                   f"the family pass's {args.rung} features equal the separate pass's: "
+                   f"{bool(np.array_equal(family[args.rung], encode_frozen(rung, texts)))}.")
+    print(ladder_line, flush=True)
     ref = paths["fp32 torch"][0]
     lines = [f"# Feature paths: {args.ladder}/{args.rung} on {len(texts)} val texts of {args.task}", "",
              "| path | texts/s | ratio to fp32 torch | cosine with fp32 (min / mean) | ceiling val acc |",
@@ -113,6 +130,7 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {rate:.1f} | {rate / paths['fp32 torch'][1]:.2f} | {cos.min():.4f} / "
                      f"{cos.mean():.4f} | {acc:.3f} |")
         print(lines[-1], flush=True)
+    lines += ["", ladder_line]
     lines += ["", note] if note else []
     lines += ["", f"`python benchmarks/feature_paths.py --task {args.task} --ladder {args.ladder} --rung "
               f"{args.rung} --n {args.n}`, {torch.get_num_threads()} torch threads, on this machine."]

@@ -141,7 +141,7 @@ def plot_board(root: Path, entries=None, out: Path | None = None) -> list[Path]:
         written += [p, q]
         if has_trend(pairs_of(group)):  # PGR against the strong rung, a line per method
             pairs = pairs_of(group)
-            rungs = list(dict.fromkeys([w for w, _ in pairs] + [s for _, s in pairs]))
+            rungs = list(dict.fromkeys(s for _, s in pairs))
             tr = out / f"{suite}_{ladder}_trend.png"
             trend_figure([(r.method, [c.model_dump() for c in r.cells]) for _, r in group], rungs,
                          f"{title}: PGR and student accuracy against the strong rung", tr)
