@@ -1,7 +1,7 @@
 """The measurements behind pocket.v4: which offline tasks show the effect on the pocket_mpnet
 depth ladder, and whether that ladder rises on them.
 
-Three tables (the stage cache is shared, so each task's features are computed once, by one forward
+Four tables (the stage cache is shared, so each task's features are computed once, by one forward
 pass of the 12-layer model for every rung):
 
 1. ladder: every rung's head trained on student_train gold, gold accuracy on val (mean over
@@ -13,7 +13,8 @@ pass of the 12-layer model for every rung):
    95 % CI over seeds, the format-only audit, the share of test texts with a near-duplicate
    (TF-IDF cosine >= 0.9) in weak_train or student_train, and the pocket.v3 rule: weak >= 0.60,
    ceiling - weak >= 0.08, test >= 1000, audit within 3 points of chance.
-3. (with --trend) the trend of a suite: naive PGR per pair, per task.
+0. head epochs per rung (pocket.v3's rule) and the weak end: the weak rung's gold val accuracy
+   trained on 200 / 400 / 1000 / 2000 examples of weak_train, beside the headline strong rung.
 
     python benchmarks/pocket_v4_sweep.py --seeds 0,1,2,3,4 --out benchmarks/results/pocket_v4_sweep.md
 
@@ -137,6 +138,36 @@ def epochs_table(tasks, seeds, cache) -> list[str]:
     return lines
 
 
+SIZES = (200, 400, 1000, 2000)
+
+
+def weak_size_table(tasks, seeds, cache) -> list[str]:
+    """The weak end: gold val accuracy of the weak rung trained on a balanced prefix of weak_train
+    of each size (tasks.weak_subset), beside the headline strong rung trained on student_train."""
+    from w2s_bench.registry import load_ladder, load_suite
+    from w2s_bench.specs import SPLITS
+    from w2s_bench.stages import Cache, _gold, _texts, frozen_features
+    from w2s_bench.tasks import load_splits, load_task, weak_subset
+    from w2s_bench.train import Labeled, fit
+    ladder, cache = load_ladder(LADDER), Cache(cache)
+    weak, strong = (ladder.rung(n) for n in load_suite("pocket.v4").protocol.headline)
+    lines = ["| task | " + " | ".join(f"{weak.name} on {n}" for n in SIZES) + f" | {strong.name} on student_train |",
+             "|---|" + "---|" * (len(SIZES) + 1)]
+
+    def acc(r, rows, val):
+        train = Labeled(_texts(rows), _gold(rows))
+        return float(np.mean([((fit(r, train, val, seed).predict(val.texts) > 0.5) == (val.targets > 0.5)).mean()
+                              for seed in seeds]))
+    for t in tasks:
+        splits = load_splits(load_task(t))
+        frozen_features(cache, [(r, SPLITS) for r in ladder.rungs], splits, {"task": t})
+        val = Labeled(_texts(splits["val"]), _gold(splits["val"]))
+        lines.append(f"| {t} | " + " | ".join(f"{acc(weak, weak_subset(splits['weak_train'], n), val):.3f}"
+                                             for n in SIZES) + f" | {acc(strong, splits['student_train'], val):.3f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def task_table(tasks, seeds, cache, tmp) -> list[str]:
     from w2s_bench.audit import audit_task
     from w2s_bench.run import evaluate
@@ -168,9 +199,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--ladder-seeds", default="0,1,2")
     ap.add_argument("--tasks", default=CANDIDATES, help="candidate tasks")
-    ap.add_argument("--skip", choices=["epochs", "ladder", "tasks"], action="append", default=[])
+    ap.add_argument("--skip", choices=["epochs", "weak", "ladder", "tasks"], action="append", default=[])
     ap.add_argument("--epochs-tasks", default="multiemo_sentences,tweet_sentiment,rotten_tomatoes.v3",
-                    help="tasks of the head-epochs table")
+                    help="tasks of the head-epochs and weak-end tables")
     ap.add_argument("--cache-dir", default=None, help="stage cache (default: $W2S_BENCH_HOME/cache)")
     ap.add_argument("--out", default="benchmarks/results/pocket_v4_sweep.md")
     args = ap.parse_args(argv)
@@ -185,6 +216,11 @@ def main(argv=None) -> int:
                     f"seeds {args.ladder_seeds})", ""]
             out += epochs_table(args.epochs_tasks.split(","), [int(s) for s in args.ladder_seeds.split(",")],
                                 cache) + [""]
+        if "weak" not in args.skip:
+            out += [f"## The weak end: weak rung on a prefix of weak_train, gold val accuracy (mean over seeds "
+                    f"{args.ladder_seeds})", ""]
+            out += weak_size_table(args.epochs_tasks.split(","), [int(s) for s in args.ladder_seeds.split(",")],
+                                   cache) + [""]
         if "ladder" not in args.skip:
             out += [f"## Ladder {LADDER}: gold val accuracy, head trained on student_train gold "
                     f"(mean over seeds {args.ladder_seeds})", ""]
@@ -192,7 +228,9 @@ def main(argv=None) -> int:
         if "tasks" not in args.skip:
             out += [f"## Candidate tasks (weak mpnet1 -> strong mpnet8, naive, seeds {args.seeds})", ""]
             out += task_table(tasks, seeds, cache, Path(tmp)) + [""]
-    out.append(f"`python benchmarks/pocket_v4_sweep.py --seeds {args.seeds} --tasks {args.tasks}"
+    out.append(f"`python benchmarks/pocket_v4_sweep.py --seeds {args.seeds} --ladder-seeds {args.ladder_seeds} "
+               + (f"--epochs-tasks {args.epochs_tasks} " if {"epochs", "weak"} - set(args.skip) else "")
+               + (f"--tasks {args.tasks}" if {"ladder", "tasks"} - set(args.skip) else "")
                + "".join(f" --skip {s}" for s in args.skip) + f"`: {time.time() - t0:.0f} s on this machine "
                f"(stage cache shared with earlier runs; features of a task not yet cached are computed first).")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
