@@ -1,9 +1,11 @@
 """The measurements behind pocket.v4: which offline tasks show the effect on the pocket_mpnet
 depth ladder, and whether that ladder rises on them.
 
-Four tables (the stage cache is shared, so each task's features are computed once, by one forward
+Four tables, 0 to 2 (the stage cache is shared, so each task's features are computed once, by one forward
 pass of the 12-layer model for every rung):
 
+0. head epochs per rung (pocket.v3's rule) and the weak end: the weak rung's gold val accuracy
+   trained on 200 / 400 / 1000 / 2000 examples of weak_train, beside the headline strong rung.
 1. ladder: every rung's head trained on student_train gold, gold accuracy on val (mean over
    seeds): is gold accuracy strictly rising along the ladder on every task? Two off-ladder cuts
    are measured beside it: mpnet0 (the embedding layer alone, nearly free) and, where its
@@ -13,8 +15,6 @@ pass of the 12-layer model for every rung):
    95 % CI over seeds, the format-only audit, the share of test texts with a near-duplicate
    (TF-IDF cosine >= 0.9) in weak_train or student_train, and the pocket.v3 rule: weak >= 0.60,
    ceiling - weak >= 0.08, test >= 1000, audit within 3 points of chance.
-0. head epochs per rung (pocket.v3's rule) and the weak end: the weak rung's gold val accuracy
-   trained on 200 / 400 / 1000 / 2000 examples of weak_train, beside the headline strong rung.
 
     python benchmarks/pocket_v4_sweep.py --seeds 0,1,2,3,4 --out benchmarks/results/pocket_v4_sweep.md
 
