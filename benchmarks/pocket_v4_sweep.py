@@ -1,8 +1,8 @@
 """The measurements behind pocket.v4: which offline tasks show the effect on the pocket_mpnet
 depth ladder, and whether that ladder rises on them.
 
-Four tables, 0 to 2 (the stage cache is shared, so each task's features are computed once, by one forward
-pass of the 12-layer model for every rung):
+Tables 0 to 2 (the stage cache is shared, so each task's features are computed once, by one forward
+pass of the deepest cut for every rung):
 
 0. head epochs per rung (pocket.v3's rule) and the weak end: the weak rung's gold val accuracy
    trained on 200 / 400 / 1000 / 2000 examples of weak_train, beside the headline strong rung.
@@ -19,7 +19,7 @@ pass of the 12-layer model for every rung):
     python benchmarks/pocket_v4_sweep.py --seeds 0,1,2,3,4 --out benchmarks/results/pocket_v4_sweep.md
 
 Nothing here reads test for a choice except the task table, whose test numbers are the
-criteria the suite states (as pocket.v3's were); the ladder's head epochs were fixed a priori.
+criteria the suite states (as pocket.v3's were); the head epochs come from table 0, on gold val.
 """
 from __future__ import annotations
 
