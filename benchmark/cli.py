@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def _seeds(text: str) -> list[int]:
@@ -171,7 +172,7 @@ def cmd_audit(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    """build | verify | add | schema on the leaderboard folder (default ./leaderboard)."""
+    """build | verify | add | schema | take on the leaderboard folder (default ./leaderboard)."""
     from pathlib import Path
 
     from w2s_bench.leaderboard import entry
@@ -182,6 +183,17 @@ def cmd_leaderboard(args) -> int:
             print(f"wrote {path}")
     elif args.action == "schema":
         print(f"wrote {entry.write_schema(root)}")
+    elif args.action == "take":
+        from w2s_bench.leaderboard.submission import SubmissionError, take
+        if not args.results:
+            raise entry.LeaderboardError("leaderboard take needs PR_TREE (the pull request's checkout)")
+        try:
+            notes = take(Path(args.results), root.resolve().parent)
+        except SubmissionError as e:
+            print(f"FAIL  {e}")
+            return 1
+        for note in notes:
+            print(f"note: {note}")
     elif args.action == "add":
         if not args.results:
             raise entry.LeaderboardError("leaderboard add needs RESULTS_DIR (a folder `w2s-bench evaluate` wrote)")
@@ -189,7 +201,8 @@ def cmd_leaderboard(args) -> int:
         print(f"added {dest}; now run `w2s-bench leaderboard build` and `w2s-bench leaderboard verify`")
     else:
         from w2s_bench.leaderboard.verify import verify
-        problems, notes = verify(root, base=args.base, reproduce=args.reproduce, cells=args.cells)
+        problems, notes = verify(root, base=args.base, reproduce=args.reproduce, cells=args.cells,
+                                 features_cache=args.features_cache)
         for note in notes:
             print(f"note: {note}")
         for problem in problems:
@@ -274,16 +287,23 @@ def build_parser() -> argparse.ArgumentParser:
     au.set_defaults(fn=cmd_audit)
 
     lb = sub.add_parser("leaderboard", help="build, verify or add to leaderboard/ (see CONTRIBUTING.md)")
-    lb.add_argument("action", choices=["build", "verify", "add", "schema"],
+    lb.add_argument("action", choices=["build", "verify", "add", "schema", "take"],
                     help="build: LEADERBOARD.md, leaderboard.csv, plots; verify: what CI checks; "
                          "add RESULTS_DIR: copy a run into its entry path; schema: regenerate "
-                         "result.schema.json")
-    lb.add_argument("results", nargs="?", help="for add: a results directory from `w2s-bench evaluate`")
+                         "result.schema.json; take PR_TREE: lay a pull request's submission (methods, "
+                         "their METHODS lines, entries, board) onto this checkout, as CI's verify job does")
+    lb.add_argument("results", nargs="?", help="for add: a results directory from `w2s-bench evaluate`; "
+                                               "for take: the pull request's checkout")
     lb.add_argument("--root", help="the leaderboard folder (default ./leaderboard)")
     lb.add_argument("--reproduce", action="store_true",
-                    help="verify: also re-run sampled cells of every new entry from an empty cache "
-                         "and compare its predictions (what CI runs)")
-    lb.add_argument("--cells", type=int, default=1, help="verify --reproduce: cells re-run per new entry")
+                    help="verify: also re-run every cell of every new entry under bubblewrap from an "
+                         "empty cache, compare its predictions, and run the memorizer canary (what CI runs)")
+    lb.add_argument("--cells", type=int, default=None,
+                    help="verify --reproduce: re-run a sample of at least max(N, 3, 20%%) cells per "
+                         "new entry, drawn now, instead of every cell (hosts where an entry is too costly)")
+    lb.add_argument("--features-cache", type=Path, default=None,
+                    help="verify --reproduce: a stage cache whose frozen_features CI filled itself from "
+                         "the base branch (default: computed in this run)")
     lb.add_argument("--base", help="verify: git ref whose merge-base with HEAD holds the existing "
                                    "entries (default origin/main, else main)")
     lb.set_defaults(fn=cmd_leaderboard)

@@ -1,12 +1,19 @@
 """`w2s-bench leaderboard verify --reproduce`: CI re-runs what a new entry claims.
 
 Verify recomputes every number from an entry's predictions; this checks the predictions
-themselves. For every new entry it re-runs a sample of its cells (task x pair x seed; `--cells`,
-default 1) from an empty stage cache (frozen-backbone features, which depend on no entry, are
-computed once per verify run and shared by its cells), with this repository's code, and compares the weak, ceiling
-and student test predictions with the entry's. The cells are chosen by the sha256 of the entry's
-files, so a submitter cannot choose which cell is checked without changing the entry (see
-CONTRIBUTING.md, "What CI checks", for what that leaves open).
+themselves. For every new entry it re-runs **every cell** (task x pair x seed) under bubblewrap
+from an empty stage cache, with this repository's code, and compares the weak, ceiling and
+student test predictions with the entry's: a forged entry with one fabricated cell is rejected
+with certainty. Frozen-backbone features depend on no entry: they are computed once per verify
+run and shared by its cells, or read from `features_cache` (a cache CI itself filled from the
+base branch, never one a pull request wrote). `--cells N` re-runs a sample instead, for hosts
+where a whole entry is too costly (hub + GPU suites): at least max(N, 3, 20 % of the cells),
+drawn from the operating system's randomness at verify time, so a submitter cannot know which
+cells will be checked; a forge of f of n cells passes with probability C(n-f, k) / C(n, k)
+(`forge_passes`; CONTRIBUTING.md, "What CI checks"). Then one cell per entry, drawn the same
+way, is re-run on label-preserving edits of its test texts: the memorizer canary (canary.py).
+No number on the board rests on a run that only the audit hook protected: this refuses to run
+without bubblewrap.
 
 Tolerance, measured: the pocket.v2 cell sst2 L1->L6 seed 0 of the committed naive entry (run
 at 2 torch threads with the code of commit 91e065a), re-run from an empty cache on this 2-core
@@ -15,14 +22,15 @@ difference was 5.7e-7 (ceiling; weak 1.2e-7, student 1.8e-7), float32 rounding. 
 when each model's hard predictions agree on at least MIN_AGREEMENT of the test examples and no
 probability differs by more than MAX_PROB_DIFF, over a thousand times the measured difference yet
 small enough that an entry can move only predictions within 0.001 of 0.5. Generative tasks
-compare predicted texts (MIN_AGREEMENT).
+compare predicted texts (MIN_AGREEMENT) and get no canary.
 
 Suites that need the hub and a GPU (rungs or tasks from the hub) cannot be re-run by CI: verify
 notes it, and the board marks such entries "not reproduced by CI".
 """
 from __future__ import annotations
 
-import hashlib
+import math
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -36,16 +44,28 @@ MAX_PROB_DIFF = 1e-3
 WHO = ("weak", "ceiling", "student")
 
 
-def sample_cells(folder: Path, result, k: int) -> list[tuple]:
-    """k cells (task, weak rung, strong rung, seed) of the entry, ordered by the sha256 of the
-    entry's files and the cell: fixed by the entry's content."""
-    digest = hashlib.sha256(b"".join((folder / f).read_bytes() for f in E.ENTRY_FILES)).hexdigest()
-    cells = sorted({(c.task, c.weak_rung, c.strong_rung, c.seed) for c in result.cells})
-    return sorted(cells, key=lambda c: hashlib.sha256(f"{digest}/{c}".encode()).hexdigest())[:k]
+def cells_of(result) -> list[tuple]:
+    return sorted({(c.task, c.weak_rung, c.strong_rung, c.seed) for c in result.cells})
 
 
-def rerun_cell(result, cell: tuple, cache_root: Path):
-    """The cell's CellPredictions, computed from an empty cache with this repository's code."""
+def pick_cells(result, k: int | None, rng=None) -> list[tuple]:
+    """Every cell of the entry (k None), or a sample of at least max(k, 3, 20 %) of them drawn
+    from `rng` (default: the operating system's randomness, drawn now)."""
+    cells = cells_of(result)
+    if k is None:
+        return cells
+    k = min(len(cells), max(k, 3, math.ceil(0.2 * len(cells))))
+    return sorted((rng or secrets.SystemRandom()).sample(cells, k))
+
+
+def forge_passes(n: int, f: int, k: int) -> float:
+    """The probability that a sample of k of n cells misses all f fabricated ones."""
+    return math.comb(n - f, k) / math.comb(n, k) if k <= n - f else 0.0
+
+
+def rerun_cell(result, cell: tuple, cache_root: Path, edit_seed: int | None = None):
+    """The cell's CellPredictions, computed from an empty cache with this repository's code;
+    with `edit_seed`, on the test texts edited by canary.perturb (and the gold labels)."""
     from w2s_bench.registry import load_ladder, method_ref
     from w2s_bench.stages import Cache, run_cell
     from w2s_bench.tasks import limit_splits, load_splits, load_task
@@ -53,9 +73,15 @@ def rerun_cell(result, cell: tuple, cache_root: Path):
     task = load_task(task_name)
     ladder = load_ladder(result.ladder)
     splits = limit_splits(load_splits(task), result.limit)
+    gold = [r["label"] for r in splits["test"]]
+    if edit_seed is not None:
+        from w2s_bench.leaderboard.canary import perturb
+        edited = perturb([r["text"] for r in splits["test"]], edit_seed)
+        splits = {**splits, "test": [{**r, "text": list(t) if isinstance(r["text"], list) else t}
+                                     for r, t in zip(splits["test"], edited)]}
     return run_cell(Cache(cache_root), task, splits, ladder, ladder.rung(weak), ladder.rung(strong),
                     seed, method_ref(result.method), ceiling=result.ceiling, features=False,
-                    weak_train_size=result.protocol.weak_train_size)
+                    weak_train_size=result.protocol.weak_train_size), gold
 
 
 def compare(stored: dict, fresh: dict) -> dict[str, tuple[float, float | None]]:
@@ -89,21 +115,42 @@ def _stored(folder: Path, cell: tuple) -> dict:
             for who in WHO}
 
 
-def reproduce_entries(entries, cells: int, notes: list[str]) -> list[str]:
-    """Problems of re-running `cells` sampled cells of each (folder, result, problems) entry."""
-    problems = []
+def reproduce_entries(entries, cells: int | None, notes: list[str], features_cache: Path | None = None,
+                      canary: bool = True, rng=None) -> list[str]:
+    """Problems of re-running each (folder, result, problems) entry: every cell (`cells` None) or
+    a drawn sample, then the canary on one drawn cell. `features_cache`: a stage cache whose
+    `frozen_features` CI filled itself (default: computed in this run). `rng`: where samples,
+    canary cells and edits are drawn from (default: the operating system's randomness; tests fix it)."""
+    from w2s_bench.isolate import BUBBLEWRAP, IsolationError, isolation
     if not entries:
         notes.append("--reproduce: no new entry to re-run")
-    # frozen-backbone features depend only on pinned weights and the split's texts, never on an
-    # entry: computed once in this run (not read from any earlier cache) and shared by its cells
-    shared = tempfile.TemporaryDirectory(prefix="w2s-reproduce-features-")
+        return []
     try:
-        return problems + _reproduce(entries, cells, notes, Path(shared.name))
-    finally:
-        shared.cleanup()
+        how = isolation()
+    except IsolationError as e:
+        how = str(e)
+    if how != BUBBLEWRAP:
+        return [f"--reproduce needs bubblewrap, the sandbox a method's re-run must have (here: {how}); "
+                f"install it (Debian: apt-get install bubblewrap) and run with W2S_BENCH_ISOLATION=bubblewrap"]
+    with tempfile.TemporaryDirectory(prefix="w2s-reproduce-features-") as shared:
+        features = Path(features_cache) / "frozen_features" if features_cache else Path(shared)
+        features.mkdir(parents=True, exist_ok=True)
+        return _reproduce(entries, cells, notes, features, canary, rng or secrets.SystemRandom())
 
 
-def _reproduce(entries, cells: int, notes: list[str], features: Path) -> list[str]:
+def _rerun(result, cell, features: Path, edit_seed=None):
+    with tempfile.TemporaryDirectory(prefix="w2s-reproduce-") as d:
+        (Path(d) / "frozen_features").symlink_to(features, target_is_directory=True)
+        fresh, gold = rerun_cell(result, cell, Path(d), edit_seed)
+    return {who: getattr(fresh, who) for who in WHO}, gold
+
+
+def _name(cell) -> str:
+    return f"cell {cell[0]} {cell[1]}->{cell[2]} seed {cell[3]}"
+
+
+def _reproduce(entries, cells, notes: list[str], features: Path, canary: bool, rng) -> list[str]:
+    from w2s_bench.leaderboard import canary as C
     problems = []
     for folder, result, found in entries:
         if result is None or found:
@@ -113,20 +160,41 @@ def _reproduce(entries, cells: int, notes: list[str], features: Path) -> list[st
         if why:
             notes.append(f"{folder}: not reproduced by CI ({why}); the board marks it so")
             continue
-        for cell in sample_cells(folder, result, cells):
-            t0 = time.time()
-            with tempfile.TemporaryDirectory(prefix="w2s-reproduce-") as d:
-                (Path(d) / "frozen_features").symlink_to(features, target_is_directory=True)
-                fresh = rerun_cell(result, cell, Path(d))
-            diffs = compare(_stored(folder, cell), {who: getattr(fresh, who) for who in WHO})
-            name = f"cell {cell[0]} {cell[1]}->{cell[2]} seed {cell[3]}"
+        chosen = pick_cells(result, cells, rng)
+        t0, bad_cells = time.time(), 0
+        for cell in chosen:
+            t1 = time.time()
+            fresh, _ = _rerun(result, cell, features)
+            diffs = compare(_stored(folder, cell), fresh)
             bad = mismatches(diffs)
             if bad:
-                problems.append(f"{folder}: {name} does not reproduce: re-run from an empty cache, its "
+                bad_cells += 1
+                problems.append(f"{folder}: {_name(cell)} does not reproduce: re-run from an empty cache, "
                                 + "; ".join(bad) + ". The entry's predictions are not what its method "
                                 "and this code produce")
             else:
-                notes.append(f"{folder}: {name} reproduced in {time.time() - t0:.0f} s ("
+                notes.append(f"{folder}: {_name(cell)} reproduced in {time.time() - t1:.0f} s ("
                              + ", ".join(f"{who} agreement {a:.1%}" + (f", max diff {d:.2g}" if d is not None else "")
                                          for who, (a, d) in diffs.items()) + ")")
+        notes.append(f"{folder}: {len(chosen) - bad_cells} of {len(chosen)} re-run cells reproduce "
+                     f"({'every cell' if cells is None else 'a sample drawn now'}; {time.time() - t0:.0f} s)")
+        task_kind = {t: load_kind(t) for t in result.tasks}
+        candidates = [c for c in chosen if task_kind[c[0]] != "generative"]
+        if not canary or bad_cells or not candidates:
+            continue
+        cell, edit_seed = rng.choice(candidates), rng.randrange(2 ** 32)
+        t1 = time.time()
+        fresh, gold = _rerun(result, cell, features, edit_seed)
+        acc, why = C.canary(_stored(folder, cell), fresh, gold)
+        line = (f"canary on {_name(cell)} (edited test texts): ceiling {acc['ceiling'][0]:.3f} -> "
+                f"{acc['ceiling'][1]:.3f}, student {acc['student'][0]:.3f} -> {acc['student'][1]:.3f}")
+        if why:
+            problems.append(f"{folder}: {line}: {why}")
+        else:
+            notes.append(f"{folder}: {line} ({time.time() - t1:.0f} s)")
     return problems
+
+
+def load_kind(task: str) -> str:
+    from w2s_bench.tasks import load_task
+    return load_task(task).kind

@@ -6,8 +6,8 @@
   from the code hash it records, records task or split hashes that differ from the frozen specs,
   or whose metrics do not recompute from its predictions (`entry.check_entry`);
 - an existing entry modified or removed against the merge-base with the base branch (git);
-- with `--reproduce`: a new entry whose sampled cells, re-run here from an empty cache, do not
-  give its predictions (leaderboard/reproduce.py).
+- with `--reproduce`: a new entry whose cells, re-run here under bubblewrap from an empty cache,
+  do not give its predictions, or whose student fails the memorizer canary (leaderboard/reproduce.py).
 - `result.schema.json`, `LEADERBOARD.md`, `leaderboard.csv` or the site (`site/`) not what the
   code generates, or a plot LEADERBOARD.md or the site shows missing.
 
@@ -109,9 +109,9 @@ def new_entries(root: Path, base: str | None, notes: list[str]) -> list[Path]:
 
 
 def verify(root: Path, base: str | None = None, git: bool = True, reproduce: bool = False,
-           cells: int = 1) -> tuple[list[str], list[str]]:
-    """(problems, notes) for the board at `root`. `reproduce`: also re-run `cells` sampled cells
-    of every new entry (leaderboard/reproduce.py)."""
+           cells: int | None = None, features_cache: Path | None = None) -> tuple[list[str], list[str]]:
+    """(problems, notes) for the board at `root`. `reproduce`: also re-run every cell of every new
+    entry (`cells`: a sample of that many, drawn now) and the canary (leaderboard/reproduce.py)."""
     from w2s_bench import registry
     root = Path(root)
     problems, notes = [], []
@@ -158,7 +158,7 @@ def verify(root: Path, base: str | None = None, git: bool = True, reproduce: boo
         from w2s_bench.leaderboard.reproduce import reproduce_entries
         new = new_entries(root, base, []) if git else sorted(checked)
         problems += reproduce_entries([(f, *checked.get(f.resolve(), (None, ["unreadable"]))) for f in new],
-                                      cells, notes)
+                                      cells, notes, features_cache)
 
     schema = root / E.SCHEMA_FILE
     if not schema.exists() or schema.read_text() != E.schema_text():

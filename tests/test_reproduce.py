@@ -1,8 +1,12 @@
-"""`verify --reproduce`: CI re-runs sampled cells of a new entry and compares its predictions.
-A fabricated entry (the student's test predictions replaced by the ceiling's, every stored number
-recomputed with the project's scorer) passes verify's recomputation but not the re-run."""
+"""`verify --reproduce`: CI re-runs every cell of a new entry and compares its predictions, then
+runs the memorizer canary on one cell. A fabricated entry (the student's test predictions replaced
+by the ceiling's, every stored number recomputed with the project's scorer) passes verify's
+recomputation but not the re-run, even when only one cell is fabricated; a memorizer's entry
+reproduces exactly but fails the canary."""
 import json
+import random
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -11,7 +15,7 @@ import pytest
 from w2s_bench.cli import main
 from w2s_bench.diagnostics import diagnose
 from w2s_bench.leaderboard import entry as E
-from w2s_bench.leaderboard.reproduce import compare, mismatches, reproduce_entries, sample_cells
+from w2s_bench.leaderboard.reproduce import compare, forge_passes, mismatches, pick_cells, reproduce_entries
 from w2s_bench.results import Result
 from w2s_bench.run import evaluate
 from w2s_bench.scoring import recheck, score_cell
@@ -26,16 +30,18 @@ def honest(tmp_path_factory):
     return root / "naive"
 
 
-def _reproduce(folder):
+def _reproduce(folder, canary=False, seed=0):
     notes = []
     result = E.read_result(folder / "result.json")
-    return reproduce_entries([(folder, result, [])], 1, notes), notes
+    return reproduce_entries([(folder, result, [])], None, notes, canary=canary, rng=random.Random(seed)), notes
 
 
-def test_an_honest_entry_reproduces(honest):
-    problems, notes = _reproduce(honest)
+def test_an_honest_entry_reproduces_every_cell_and_passes_the_canary(honest):
+    problems, notes = _reproduce(honest, canary=True)
     assert problems == []
-    assert "reproduced in" in notes[0] and "student agreement 100.0%, max diff 0" in notes[0]
+    assert [n for n in notes if "reproduced in" in n and "student agreement 100.0%, max diff 0" in n].__len__() == 2
+    assert any("2 of 2 re-run cells reproduce (every cell" in n for n in notes)
+    assert any("canary on cell sst2 L1->L2 seed" in n for n in notes)
 
 
 def fabricate(src, dst):
@@ -69,24 +75,64 @@ def test_a_fabricated_entry_recomputes_but_does_not_reproduce(honest, tmp_path):
     result = E.read_result(fake / "result.json")
     assert recheck(result, E.read_predictions(fake / "predictions.parquet")) == []  # verify's recompute passes
     problems, _ = _reproduce(fake)
-    assert len(problems) == 1
+    assert len(problems) == 2  # every cell re-run: both fabricated cells found
     msg = problems[0]
     assert msg.startswith(f"{fake}: cell sst2 L1->L2 seed ") and "does not reproduce" in msg
     assert "student predictions agree on" in msg and "largest probability difference" in msg
     assert "weak predictions" not in msg and "ceiling predictions" not in msg
 
 
-def test_the_sample_is_fixed_by_the_entry_content(honest, tmp_path):
-    result = E.read_result(honest / "result.json")
-    first = sample_cells(honest, result, 1)
-    assert first == sample_cells(honest, result, 1) and len(sample_cells(honest, result, 5)) == 2
-    other = tmp_path / "other"
-    shutil.copytree(honest, other)
-    picks = set()
-    for i in range(8):  # a changed entry draws again
-        (other / "result.json").write_text((honest / "result.json").read_text() + " " * i)
-        picks.add(sample_cells(other, result, 1)[0])
-    assert len(picks) == 2
+def test_one_fabricated_cell_is_found_with_certainty(honest, tmp_path):
+    """Every cell is re-run, so forging any one (the attack on a sample computable from the
+    entry: keep the sampled cell honest, fabricate the rest) fails."""
+    fake = fabricate(honest, tmp_path / "fake")
+    df = pd.read_parquet(fake / "predictions.parquet")
+    honest_df = pd.read_parquet(honest / "predictions.parquet")
+    df.loc[df.seed == 0, "student"] = honest_df.loc[honest_df.seed == 0, "student"].to_numpy()  # seed 0 honest
+    df.to_parquet(fake / "predictions.parquet", index=False)
+    for seed in (0, 1):  # whichever cell a sample would have drawn
+        problems, _ = _reproduce(fake, seed=seed)
+        assert len(problems) == 1 and "cell sst2 L1->L2 seed 1 does not reproduce" in problems[0]
+
+
+def test_a_sample_is_drawn_at_verify_time_and_never_below_three_or_a_fifth():
+    cells = [SimpleNamespace(task="t", weak_rung="a", strong_rung="b", seed=s) for s in range(40)]
+    result = SimpleNamespace(cells=cells)
+    assert len(pick_cells(result, None)) == 40  # the default: every cell
+    assert len(pick_cells(result, 1)) == 8  # 20 % of 40
+    assert len(pick_cells(SimpleNamespace(cells=cells[:5]), 1)) == 3
+    draws = {tuple(pick_cells(result, 1)) for _ in range(5)}  # the OS's randomness: not the entry's
+    assert len(draws) > 1
+    assert forge_passes(5, 1, 3) == 0.4 and forge_passes(5, 3, 3) == 0.0 and forge_passes(40, 1, 8) == 0.8
+
+
+def test_reproduce_refuses_to_run_without_bubblewrap(honest, monkeypatch):
+    monkeypatch.setenv("W2S_BENCH_ISOLATION", "audit-hook")
+    problems, _ = _reproduce(honest)
+    assert problems == ["--reproduce needs bubblewrap, the sandbox a method's re-run must have (here: "
+                        "audit-hook); install it (Debian: apt-get install bubblewrap) and run with "
+                        "W2S_BENCH_ISOLATION=bubblewrap"]
+
+
+def test_a_memorizer_reproduces_but_fails_the_canary(tmp_path, monkeypatch):
+    """tests/memorizer.py ships the test labels (from the public corpus) in its config: student
+    accuracy 1.000, predictions that reproduce exactly; edited test texts give it away."""
+    from w2s_bench import registry
+    from memorizer import table_for
+    (tmp_path / "memo_sst2.py").write_text(  # the table as a constant of the submitted method
+        "from memorizer import Memorizer\n\n\nclass Memo(Memorizer):\n    class Config(Memorizer.Config):\n"
+        f"        table: str = {table_for('sst2', 24)!r}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(registry.METHODS, "memorizer", "memo_sst2:Memo")
+    evaluate(method="memorizer", suite="pocket.v2", tasks=["sst2"], pairs=[("L1", "L2")], seeds=[0, 1], limit=24,
+             out=tmp_path / "mem", cache_dir=tmp_path / "cache", quiet=True)
+    result = E.read_result(tmp_path / "mem" / "result.json")
+    assert all(c.student.accuracy == 1.0 for c in result.cells)
+    problems, notes = _reproduce(tmp_path / "mem", canary=True)
+    assert any("2 of 2 re-run cells reproduce" in n for n in notes)
+    assert len(problems) == 1 and "canary on cell sst2 L1->L2 seed" in problems[0]
+    assert "the student's accuracy falls from 1.000 to" in problems[0]
+    assert "a table built from the public corpus) is not a weak-to-strong method" in problems[0]
 
 
 def test_tolerance():
@@ -111,5 +157,5 @@ def test_gpu_suites_are_marked_not_reproduced(honest):
     assert E.not_rerunnable(hub).startswith("0.5B, 1.5B, 3B, 7B come(s) from the Hugging Face hub")
     assert ci_rerun(hub) == "not reproduced by CI"
     notes = []
-    assert reproduce_entries([(honest, hub, [])], 1, notes) == []
+    assert reproduce_entries([(honest, hub, [])], None, notes) == []
     assert "not reproduced by CI" in notes[0]
