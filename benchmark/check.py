@@ -34,16 +34,47 @@ class Check:
 
 
 def harness_imports(method_path: str) -> list[str]:
-    """w2s_bench modules the method's source files ("module:Class" path; read, not imported)
-    import beyond the method API."""
-    from w2s_bench.registry import source_files
+    """w2s_bench modules the method's Python files ("module:Class" path; read, not imported)
+    import beyond the method API, relative imports (`from .. import stages`) resolved."""
+    from w2s_bench.registry import import_targets, module_of, source_files
+
+    def allowed(n: str) -> bool:
+        return n.startswith(ALLOWED_PREFIXES)
     found = []
-    for node in (n for f in source_files(method_path.partition(":")[0]).values()
-                 for n in ast.walk(ast.parse(f.read_text()))):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-        found += [n for n in names if n.startswith("w2s_bench") and not n.startswith(ALLOWED_PREFIXES)]
+    for key, path in source_files(method_path.partition(":")[0]).items():
+        module = module_of(key)
+        if module is None:
+            continue
+        try:
+            tree = ast.parse(path.read_bytes(), str(path))
+        except (SyntaxError, ValueError):
+            continue
+        for base, names in import_targets(tree, module, path.name == "__init__.py"):
+            if not base.startswith("w2s_bench") or allowed(base):
+                continue
+            if names and any(p.startswith(base + ".") for p in ALLOWED_PREFIXES):  # from w2s_bench import x
+                found += [f"{base}.{n}" for n in names if not allowed(f"{base}.{n}")]
+            else:
+                found.append(base)
     return sorted(set(found))
+
+
+def files_section(method_path: str) -> list[str]:
+    """The report's list of the method's files: every file its code hash covers, with its size;
+    binary ones with their declared reason (or marked, where none is declared)."""
+    from w2s_bench.registry import BINARY_FILES, method_files
+    from w2s_bench.specs import SpecError
+    try:
+        files = method_files(method_path.partition(":")[0])
+    except SpecError as e:
+        return ["", f"Files: {e}"]
+    lines = ["", "Files (all in its code sha256; a binary file needs its reason in the folder's "
+             f"`__init__.py`: `{BINARY_FILES} = {{'path': 'reason'}}`):", "",
+             "| file | size | kind |", "| --- | --- | --- |"]
+    lines += [f"| `{f.key}` | {f.size} B | "
+              + ("text" if not f.binary else f"binary: {f.reason}" if f.reason is not None
+                 else "**binary, no declared reason**") + " |" for f in files]
+    return lines
 
 
 def _student_run(cache, task, splits, ladder, method):
@@ -118,6 +149,9 @@ def report(name: str, checks: list[Check], context: str) -> str:
               for c in checks]
     if context:
         lines += ["", context]
+    from w2s_bench.registry import METHODS
+    if name in METHODS:
+        lines += files_section(METHODS[name])
     passed = all(c.ok for c in checks)
     lines += ["", "All checks passed." if passed else
               f"Failed: {', '.join(c.name for c in checks if not c.ok)} (method {name!r})."]

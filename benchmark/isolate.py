@@ -10,8 +10,9 @@ Two layers, the first where the host allows it (`isolation()`, recorded in every
 
 - **bubblewrap** (Debian's `bwrap`): the child runs in new mount, pid, network, ipc and user
   namespaces with every capability dropped. Its filesystem is a whitelist, read-only: the system
-  (`/usr`, `/etc`, ...), Python and its packages, the harness and method code, the model assets of
-  the rungs it may train; writable only its job folder (and the stage folder it saves a predictor
+  (`/usr`, `/etc`, ...), Python and its packages, the harness, the method's own files and those
+  of the methods it imports (no other method's: `method_code`), the model assets of the rungs it
+  may train; writable only its job folder (and the stage folder it saves a predictor
   into). The stage cache, task specs and data, the task datasets' assets, results folders and
   leaderboard entries do not exist there, there is no network, and no other process is visible.
   This holds for native code and for any process the method might start.
@@ -25,10 +26,18 @@ Two layers, the first where the host allows it (`isolation()`, recorded in every
   undo it from Python (the hook's state is reachable by introspection) can; `W2S_BENCH_ISOLATION`
   chooses (`auto`, the default: bubblewrap where `bwrap` runs; `bubblewrap`: required, an error
   where it cannot run; `audit-hook`).
+
+Every job (describe: importing the method to read its config; train; predict) gets the same
+seal: the gold paths hidden (describe's: those its caller names, and at least
+`registry.default_hidden()`), and an environment of `ENV_PASSED` only (`sealed_env`: no
+PYTHONPATH, checkout, CI or token variables; the import path travels in the job folder, less the
+folders holding a hidden path).
 """
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.util
 import json
 import os
 import pickle
@@ -60,6 +69,121 @@ _PROCESSES = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.
 _NETWORK = ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg")
 _NATIVE_NAMES = re.compile(r"exec|fork|spawn|system|popen|clone|syscall|ptrace|process_vm|dlopen|unshare|setns")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# the only variables of the orchestrator's environment a method's process gets (`sealed_env`):
+# the locale, threads, offline switches, GPUs and where to train; not the checkout, the import
+# path, CI variables or tokens
+ENV_PASSED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+              "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
+              "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "LD_LIBRARY_PATH", "W2S_BENCH_DEVICE",
+              "W2S_BENCH_GRADIENT_CHECKPOINTING")
+
+
+# ---- a method's code: its files, found without importing it (registry.code_sha256 hashes them,
+# the sandbox shows a method's process these and no other method's) ------------------------------
+
+METHODS_PACKAGE = "w2s_bench.methods"
+
+
+def method_unit(module: str) -> str:
+    """The method a module belongs to: `w2s_bench.methods.X` for a module of the methods
+    package (a file `methods/X.py` or a folder `methods/X/`), else its top-level module."""
+    parts = module.split(".")
+    return ".".join(parts[:3]) if module.startswith(METHODS_PACKAGE + ".") else parts[0]
+
+
+def unit_location(unit: str) -> tuple[Path, bool] | None:
+    """(file or folder, is a folder) of a method unit; found, not imported (only its parent
+    package, `w2s_bench.methods`, which holds no code)."""
+    try:
+        spec = importlib.util.find_spec(unit)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:  # a folder (a namespace package has no origin)
+        return (Path(spec.origin).parent if spec.origin else Path(list(spec.submodule_search_locations)[0]),
+                True)
+    return (Path(spec.origin), False) if spec.origin and spec.origin.endswith(".py") else None
+
+
+def _unit_files(unit: str) -> dict[str, Path]:
+    """A one-file method: {module: file}, as code hashes always keyed it. A folder method:
+    every file in the folder (any extension, `__pycache__` excluded) as `unit/relative/path`."""
+    where = unit_location(unit)
+    if where is None:
+        return {}
+    path, folder = where
+    if not folder:
+        return {unit: path}
+    return {f"{unit}/{p.relative_to(path).as_posix()}": p for p in sorted(path.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.relative_to(path).parts}
+
+
+def module_of(key: str) -> str | None:
+    """The dotted module of a source file key (None: not a Python module)."""
+    unit, _, rel = key.partition("/")
+    if not rel:
+        return unit
+    if not rel.endswith(".py"):
+        return None
+    parts = rel[:-3].split("/")
+    return ".".join([unit, *(parts[:-1] if parts[-1] == "__init__" else parts)])
+
+
+def import_targets(tree: ast.AST, module: str, is_package: bool) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import of a source (`module`; a package's __init__ where
+    `is_package`): `import X` as (X, []), `from X import a, b` as (X, [a, b]), relative imports
+    resolved to absolute names."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, []) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".") if is_package else module.split(".")[:-1]
+                if node.level > len(package):
+                    continue  # beyond the top-level package: Python refuses it too
+                package = package[:len(package) - (node.level - 1)]
+                base = ".".join(package + ([node.module] if node.module else []))
+            if base:
+                out.append((base, [a.name for a in node.names if a.name != "*"]))
+    return out
+
+
+def imported_modules(tree: ast.AST, module: str, is_package: bool) -> list[str]:
+    """Every module name a source may import: X of each import, and X.name of `from X import name`
+    (which may be a module)."""
+    return [n for base, names in import_targets(tree, module, is_package)
+            for n in [base, *(f"{base}.{a}" for a in names)]]
+
+
+def source_files(module: str) -> dict[str, Path]:
+    """The method's files: those of its own unit (`method_unit`: its file, or every file of its
+    folder) plus, transitively, those of the `w2s_bench.methods` modules its Python files import,
+    absolutely or relatively (found, not imported: nothing of the method runs here). Keys: a
+    one-file module's name; a folder's files as `unit/relative/path`."""
+    found, todo, done = {}, [method_unit(module)], set()
+    while todo:
+        unit = todo.pop()
+        if unit in done:
+            continue
+        done.add(unit)
+        files = _unit_files(unit)
+        found.update(files)
+        for key, path in files.items():
+            name = module_of(key)
+            if name is None:
+                continue
+            try:
+                tree = ast.parse(path.read_bytes(), str(path))
+            except (SyntaxError, ValueError):
+                continue  # not Python: hashed all the same
+            for n in imported_modules(tree, name, path.name == "__init__.py"):
+                if n.startswith(METHODS_PACKAGE + ".") and method_unit(n) not in done:
+                    todo.append(method_unit(n))
+    return found
 
 
 class GoldAccessError(PermissionError):
@@ -244,6 +368,8 @@ def child_main(jobdir: str) -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     jobdir = Path(jobdir)
     out, attempts = jobdir / "out", []
+    # the orchestrator's import path (less what holds gold), as PYTHONPATH would have put it
+    sys.path[1:1] = [e for e in json.loads((jobdir / "path.json").read_text()) if e not in sys.path]
 
     def finish(info: dict, code: int):
         (out / "result.json").write_text(json.dumps(info))
@@ -329,19 +455,39 @@ def isolation() -> str:
     return AUDIT_HOOK if why else BUBBLEWRAP
 
 
-def _code_paths(method_paths) -> list[str]:
-    """Where the child imports code from: the w2s_bench and methods packages, the method's own
-    module or package, and the parent's import path (less folders that hold the working
-    directory, where results are written, or a hidden path)."""
-    import importlib.util
-
+def methods_folder() -> Path:
     import w2s_bench.methods
-    paths = [Path(__file__).parent, Path(w2s_bench.methods.__file__).parent]  # this module is in w2s_bench
+    return Path(w2s_bench.methods.__file__).parent
+
+
+def method_code(method_paths) -> list[Path]:
+    """The methods' own files and folders and those of the methods they import (see
+    registry.source_files): all of the methods package a child may see, with its __init__.py."""
+    paths = {methods_folder() / "__init__.py": None}
     for method_path in method_paths:
-        spec = importlib.util.find_spec(method_path.partition(":")[0].split(".")[0])  # not imported
-        if spec is not None and spec.origin not in (None, "built-in", "frozen"):
-            paths.append(Path(spec.origin).parent if spec.submodule_search_locations else Path(spec.origin))
-    return [str(p) for p in paths] + [e for e in sys.path if e and os.path.isdir(e)]
+        for unit in dict.fromkeys(k.partition("/")[0] for k in source_files(method_path.partition(":")[0])):
+            where = unit_location(unit)
+            if where is not None:
+                paths[where[0]] = None
+    return list(paths)
+
+
+def import_path(hidden) -> list[str]:
+    """The orchestrator's import path as the child gets it (in its job folder, not in the
+    environment): less the folders holding a hidden path (the checkout, holding tasks/ and
+    leaderboard/, or the stage cache)."""
+    hidden = [_real(h) for h in hidden]
+    return [e for e in sys.path if e and not any(_under(h, [_real(e)]) for h in hidden)]
+
+
+def _code_paths(method_paths) -> list[str]:
+    """Where the child imports code from: the w2s_bench package, of the methods package only
+    its __init__.py and the files of the methods it runs (`method_code`: no other method's), and
+    the parent's import path (less, in `_visible`, folders that hold the working directory, where
+    results are written, or a hidden path)."""
+    methods = methods_folder()
+    paths = [str(Path(__file__).parent), *map(str, method_code(method_paths))]  # this module is in w2s_bench
+    return paths + [e for e in sys.path if e and os.path.isdir(e) and not _under(_real(e), [_real(methods)])]
 
 
 def _visible(method_paths, rungs, hidden) -> list[str]:
@@ -364,6 +510,21 @@ def _visible(method_paths, rungs, hidden) -> list[str]:
             from huggingface_hub.constants import HF_HUB_CACHE
             paths.append(str(Path(HF_HUB_CACHE) / f"models--{rung.source.id.replace('/', '--')}"))
     return paths
+
+
+def sealed_env(jobdir: Path, how: str) -> dict[str, str]:
+    """A method's process's environment: `ENV_PASSED` where set here, and its own HOME and TMPDIR
+    (in the job folder), the assets' home and the hub cache (where rungs' weights are), the
+    isolation, no bytecode written. Nothing else: no PYTHONPATH (the import path travels in the
+    job folder), no checkout, CI or token variables."""
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    from w2s_bench.assets import home as assets_home  # HOME moves: the assets stay where they are
+    env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
+    env.setdefault("PATH", os.defpath)
+    return {**env, "HOME": str(jobdir / "home"), "TMPDIR": str(jobdir / "tmp"),
+            "W2S_BENCH_HOME": str(assets_home()), "HF_HUB_CACHE": str(HF_HUB_CACHE),
+            "PYTHONDONTWRITEBYTECODE": "1", "W2S_BENCH_SEALED": how}
 
 
 class IsolatedFailure(RuntimeError):
@@ -391,18 +552,14 @@ def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[di
         job = {**job, "blocked": [str(h) for h in hidden], "readable": [str(v) for v in visible],
                "writable": [str(w) for w in writable]}
         (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
+        (jobdir / "path.json").write_text(json.dumps(import_path(hidden)))
         argv = [sys.executable, "-c", "import sys; from w2s_bench.isolate import child_main; "
                                       "child_main(sys.argv[1])", str(jobdir)]
-        if how == BUBBLEWRAP:
+        if how == BUBBLEWRAP:  # of the methods folder, only what `method_code` names is bound
             paths = [job["path"]] if "path" in job else [p for p, _ in job["methods"].values()]
             argv = bwrap_argv([*_visible(paths, rungs, hidden), *visible],
-                              [jobdir, *writable], hidden, chdir=str(jobdir)) + argv
-        from w2s_bench.assets import home as assets_home  # HOME moves: the assets stay where they are
-        env = {**os.environ, "W2S_BENCH_HOME": str(assets_home()), "HOME": str(jobdir / "home"),
-               "TMPDIR": str(jobdir / "tmp"),
-               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": os.pathsep.join(sys.path),
-               "W2S_BENCH_SEALED": how}
-        proc = subprocess.Popen(argv, env=env, cwd=jobdir)
+                              [jobdir, *writable], [*hidden, methods_folder()], chdir=str(jobdir)) + argv
+        proc = subprocess.Popen(argv, env=sealed_env(jobdir, how), cwd=jobdir)
         try:
             code = proc.wait()
         finally:

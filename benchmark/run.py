@@ -122,12 +122,15 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
     if executor == "ray":
         from w2s_bench import ray_executor
         ray_executor.connect(ray_address)  # fails here, with the fix, where Ray is not installed
-    ref = method_ref(method)  # read in a sealed process: no method code runs in this one
-    _check_frozen(ref, ceiling, ladder_spec, pairs)
     cache = Cache(cache_dir or home() / "cache")
+    task_specs = [load_task(t) for t in (tasks or suite_spec.tasks)]
+    from w2s_bench.stages import gold_paths
+    hidden = list(dict.fromkeys(p for t in task_specs for p in gold_paths(cache, t)))
+    # read in a sealed process, with the run's gold paths hidden: no method code runs in this one
+    ref = method_ref(method, hidden=hidden)
+    _check_frozen(ref, ceiling, ladder_spec, pairs)
     dtypes = sorted({ladder_spec.rung(x).dtype for pair in pairs for x in pair})
     environment = _environment(",".join(dtypes), isolation())  # the code as the run started
-    task_specs = [load_task(t) for t in (tasks or suite_spec.tasks)]
     if any(t.kind == "generative" for t in task_specs):  # fail at once, before any training
         from w2s_bench.stages import check_generative
         check_generative(ref, ceiling)
