@@ -115,7 +115,7 @@ def task_rows(audit: bool = True) -> list[dict]:
 def docstring_line(module: str) -> str:
     """A module's docstring's first paragraph on one line, read from its source (not imported),
     without a leading "name:" that repeats the module's name."""
-    path = registry.source_files(module).get(module)
+    path = registry.module_source(module)
     if path is None:
         raise SpecError(f"module {module!r} not found; check its entry in registry.METHODS")
     doc = ast.get_docstring(ast.parse(path.read_text(), str(path))) or ""

@@ -67,7 +67,7 @@ def rerun_cell(result, cell: tuple, cache_root: Path, edit_seed: int | None = No
     """The cell's CellPredictions, computed from an empty cache with this repository's code;
     with `edit_seed`, on the test texts edited by canary.perturb (and the gold labels)."""
     from w2s_bench.registry import load_ladder, method_ref
-    from w2s_bench.stages import Cache, run_cell
+    from w2s_bench.stages import Cache, gold_paths, run_cell
     from w2s_bench.tasks import limit_splits, load_splits, load_task
     task_name, weak, strong, seed = cell
     task = load_task(task_name)
@@ -79,8 +79,9 @@ def rerun_cell(result, cell: tuple, cache_root: Path, edit_seed: int | None = No
         edited = perturb([r["text"] for r in splits["test"]], edit_seed)
         splits = {**splits, "test": [{**r, "text": list(t) if isinstance(r["text"], list) else t}
                                      for r, t in zip(splits["test"], edited)]}
-    return run_cell(Cache(cache_root), task, splits, ladder, ladder.rung(weak), ladder.rung(strong),
-                    seed, method_ref(result.method), ceiling=result.ceiling, features=False,
+    cache = Cache(cache_root)  # the method's config is read under the same seal as in evaluate
+    return run_cell(cache, task, splits, ladder, ladder.rung(weak), ladder.rung(strong),
+                    seed, method_ref(result.method, hidden=gold_paths(cache, task)), ceiling=result.ceiling, features=False,
                     weak_train_size=result.protocol.weak_train_size), gold
 
 
