@@ -66,7 +66,7 @@ def make_results(out: Path, method: str, seeds=(0, 1, 2), student_acc=0.72, limi
                     tasks=info, cells=cells, summary=summary,
                     environment=Environment(git_commit=None, git_dirty=None, packages={}, python="3",
                                             device="cpu (test)", dtype="float32", threads=1,
-                                            isolation="audit-hook"),
+                                            isolation="bubblewrap"),
                     wall_time_s=123.0, created_utc="2026-01-01T00:00:00+00:00")
     return write_results(out, result, per_pair, pd.concat(frames, ignore_index=True))
 
