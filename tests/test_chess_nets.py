@@ -262,3 +262,8 @@ def test_maia3_value_and_pooled_activation(maia3):
 def test_lc0_finds_mate_in_one(chess_asset):
     assert chess_nets.lc0_bestmove("6k1/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1", nodes=50) == "d1d8"
     assert chess_nets.lc0_bestmove(START, nodes=1) in {"e2e4", "d2d4", "c2c4", "g1f3"}
+    mate = chess_nets.lc0_eval("6k1/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1")
+    assert next(iter(mate.priors)) == "d1d8" and mate.wl > 0.9
+    assert set(mate.priors) == {m.uci() for m in chess.Board("6k1/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1").legal_moves}
+    assert abs(sum(mate.priors.values()) - 1) < 0.01
+    assert chess_nets.lc0_eval("3qk3/8/8/8/8/8/8/4K3 w - - 0 1").wl < -0.9  # a bare king against a queen
