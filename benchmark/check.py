@@ -85,6 +85,23 @@ def _student_run(cache, task, splits, ladder, method):
                     method, features=False)
 
 
+def beats_ceiling_check(name: str, root: Path | None = None) -> Check:
+    """Whether any board entry of the method has a student beyond its ceiling: PGR above 1 by
+    more than its CI, on a task or the suite mean (leaderboard/board.py flags the same)."""
+    from w2s_bench.leaderboard.board import board_frame, load_entries
+    from w2s_bench.leaderboard.entry import default_root
+    root = Path(root) if root else default_root()
+    entries = [(f, r) for f, r in load_entries(root) if r.method == name] if (root / "entries").is_dir() else []
+    if not entries:
+        return Check("student never beats its ceiling beyond the CI", True, "no board entry yet")
+    df = board_frame(entries)
+    flagged = sorted(set(df[df.flag != ""].entry))
+    return Check("student never beats its ceiling beyond the CI", not flagged,
+                 f"{len(entries)} board entr{'y' if len(entries) == 1 else 'ies'}, none with PGR > 1 beyond its CI"
+                 if not flagged else f"{', '.join(flagged)}: PGR above 1 beyond its CI, a student better "
+                 f"than the strong model trained on gold; a weak-to-strong method cannot do that honestly")
+
+
 def check_method(name: str) -> tuple[list[Check], str]:
     """The checks of one registered method. Its code runs only in sealed processes."""
     from w2s_bench.registry import METHODS, load_ladder, method_ref
@@ -135,6 +152,7 @@ def check_method(name: str) -> tuple[list[Check], str]:
         checks.append(Check("never reads gold labels", True,
                             "ran sealed: no gold in its process, no blocked read attempted"))
         scored = score_cell(gold, first.weak, first.ceiling, p, 1.0)
+    checks.append(beats_ceiling_check(name))
     context = (f"{TASK}, {LIMIT} examples per split, pair {PAIR[0]} -> {PAIR[1]}, seed {SEED}: "
                f"weak acc {scored['weak']['accuracy']:.3f}, ceiling acc {scored['ceiling']['accuracy']:.3f}, "
                f"student acc {scored['student']['accuracy']:.3f} (a smoke run: numbers mean nothing); "

@@ -33,6 +33,16 @@ def num(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+BEATS_CEILING = "student beats its ceiling (PGR > 1 beyond its CI)"
+
+
+def beats_ceiling(pgr, ci) -> bool:
+    """PGR above 1 by more than its CI: the student is better than the strong model trained on
+    gold, which no weak-to-strong method should manage; the board flags it, check-method fails."""
+    pgr, ci = num(pgr), num(ci)
+    return pgr is not None and pgr - (ci or 0.0) > 1.0
+
+
 def board_frame(entries):
     """One row per suite x ladder x method x task (task '(mean)' for the suite mean), ranked."""
     import pandas as pd
@@ -49,11 +59,14 @@ def board_frame(entries):
                   "device": r.environment.device, "method_config_sha256": r.method_config_sha256,
                   "ci_rerun": ci_rerun(r), "entry": folder}
         accs = per_pair.groupby("task", sort=False)[["weak_acc", "ceiling_acc", "student_acc"]].mean()
+        s = suite.iloc[0]
+        flagged = beats_ceiling(s.pgr_acc, s.pgr_acc_ci) or any(
+            beats_ceiling(t.pgr_acc, t.pgr_acc_ci) for t in per_task.itertuples())
+        common["flag"] = BEATS_CEILING if flagged else ""
         for t in per_task.itertuples():
             rows.append({**common, "task": t.task, "pgr_acc": num(t.pgr_acc), "pgr_acc_ci": num(t.pgr_acc_ci),
                          "pgr_auroc": num(t.pgr_auroc), "pgr_auroc_ci": num(t.pgr_auroc_ci),
                          **{k: float(accs.loc[t.task, k]) for k in accs.columns}})
-        s = suite.iloc[0]
         base = naive.get((r.suite, r.ladder))
         vs = paired_difference(cells, base, headline=r.protocol.headline) if base is not None and identity(r).name != BASELINE else (None, None)
         rows.append({**common, "task": "(mean)", "pgr_acc": num(s.pgr_acc), "pgr_acc_ci": num(s.pgr_acc_ci),
@@ -63,7 +76,7 @@ def board_frame(entries):
                      "student_acc": float(accs.student_acc.mean())})
     cols = ["suite", "ladder", "rank", "method", "task", "pgr_acc", "pgr_acc_ci", "vs_naive",
             "vs_naive_ci", "pgr_auroc", "pgr_auroc_ci", "weak_acc", "ceiling_acc", "student_acc", "seeds",
-            "wall_time_s", "device", "method_config_sha256", "ci_rerun", "entry"]
+            "wall_time_s", "device", "method_config_sha256", "ci_rerun", "flag", "entry"]
     df = pd.DataFrame(rows, columns=[c for c in cols if c != "rank"])
     ranks = {}
     means = df[df.task == "(mean)"]

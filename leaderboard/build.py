@@ -52,7 +52,9 @@ def render(root: Path) -> tuple[str, str, list]:
              "[`leaderboard.csv`](leaderboard.csv). CI re-run: *sampled cells* — before the entry was "
              "merged, CI re-ran sampled cells from an empty cache and got its predictions "
              "(`verify --reproduce`); *not reproduced by CI* — its suite needs the hub and a GPU; "
-             "*predates CI re-runs* — submitted before CI re-ran entries.", ""]
+             "*predates CI re-runs* — submitted before CI re-ran entries. ⚠ *student beats its ceiling*: "
+             "PGR above 1 beyond its CI, which no weak-to-strong method should reach (`check-method` "
+             "fails on it).", ""]
     if not entries:
         lines += ["No entries yet.", ""]
     by_id = {}
@@ -75,7 +77,7 @@ def render(root: Path) -> tuple[str, str, list]:
         for method in dict.fromkeys(g.method):
             m = g[g.method == method].set_index("task")
             mean = m.loc["(mean)"]
-            rows.append([int(mean["rank"]), f"`{method}`",
+            rows.append([int(mean["rank"]), f"`{method}`" + (f" ⚠ **{mean.flag}**" if mean.flag else ""),
                          *[fmt_ci(num(m.loc[t, "pgr_acc"]), num(m.loc[t, "pgr_acc_ci"])) if t in m.index
                            else "n/a" for t in tasks],
                          f"**{fmt_ci(num(mean.pgr_acc), num(mean.pgr_acc_ci))}**", _vs(mean), mean.seeds,

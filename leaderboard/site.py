@@ -225,7 +225,8 @@ def suite_html(suite: str, ladder: str, group, frame, tiers: dict) -> str:
         m = g[g.method == method].set_index("task")
         mean = m.loc["(mean)"]
         rerun = esc(mean.ci_rerun)
-        rows.append([number(mean["rank"], str(int(mean["rank"]))), text(code(method), method),
+        flag = f' <span class="warn">⚠ {esc(mean.flag)}</span>' if mean.flag else ""
+        rows.append([number(mean["rank"], str(int(mean["rank"]))), text(code(method) + flag, method),
                      *[number(m.loc[t, "pgr_acc"], ci_text(m.loc[t, "pgr_acc"], m.loc[t, "pgr_acc_ci"]))
                        if t in m.index else text("n/a", "") for t in tasks],
                      number(mean.pgr_acc, ci_text(mean.pgr_acc, mean.pgr_acc_ci)),

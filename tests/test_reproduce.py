@@ -119,10 +119,11 @@ def test_a_memorizer_reproduces_but_fails_the_canary(tmp_path, monkeypatch):
     accuracy 1.000, predictions that reproduce exactly; edited test texts give it away."""
     from w2s_bench import registry
     from memorizer import table_for
-    (tmp_path / "memo_sst2.py").write_text(  # the table as a constant of the submitted method
+    (tmp_path / "mod").mkdir()  # (a folder holding no hidden path: the cache is a sibling)
+    (tmp_path / "mod" / "memo_sst2.py").write_text(  # the table as a constant of the submitted method
         "from memorizer import Memorizer\n\n\nclass Memo(Memorizer):\n    class Config(Memorizer.Config):\n"
         f"        table: str = {table_for('sst2', 24)!r}\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path / "mod"))
     monkeypatch.setitem(registry.METHODS, "memorizer", "memo_sst2:Memo")
     evaluate(method="memorizer", suite="pocket.v2", tasks=["sst2"], pairs=[("L1", "L2")], seeds=[0, 1], limit=24,
              out=tmp_path / "mem", cache_dir=tmp_path / "cache", quiet=True)
@@ -159,3 +160,24 @@ def test_gpu_suites_are_marked_not_reproduced(honest):
     notes = []
     assert reproduce_entries([(honest, hub, [])], None, notes) == []
     assert "not reproduced by CI" in notes[0]
+
+
+def test_the_board_flags_a_student_that_beats_its_ceiling():
+    from w2s_bench.leaderboard.board import beats_ceiling
+    assert beats_ceiling(2.35, 0.1) and not beats_ceiling(1.05, 0.1) and not beats_ceiling(0.8, 0.05)
+    assert not beats_ceiling(None, None) and beats_ceiling(1.2, float("nan"))
+
+
+def test_check_method_fails_on_an_entry_beyond_its_ceiling(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from w2s_bench.check import beats_ceiling_check
+    from w2s_bench.leaderboard import board
+    (tmp_path / "entries").mkdir()
+    fake = SimpleNamespace(method="memorizer")
+    monkeypatch.setattr(board, "load_entries", lambda root: [("entries/s/l/memorizer", fake)])
+    monkeypatch.setattr(board, "board_frame", lambda entries: pd.DataFrame(
+        {"entry": ["entries/s/l/memorizer"], "flag": [board.BEATS_CEILING]}))
+    check = beats_ceiling_check("memorizer", tmp_path)
+    assert not check.ok and check.detail.startswith("entries/s/l/memorizer: PGR above 1 beyond its CI")
+    assert beats_ceiling_check("naive", tmp_path).detail == "no board entry yet"
