@@ -13,7 +13,7 @@ Two layers, the first where the host allows it (`isolation()`, recorded in every
   (`/usr`, `/etc`, ...), Python and its packages, the harness, the method's own files and those
   of the methods it imports (no other method's: `method_code`), the model assets of the rungs it
   may train; writable only its job folder (and the stage folder it saves a predictor
-  into). The stage cache, task specs and data, the task datasets' assets, results folders and
+  into), both seen at fixed names (`MOUNTS`: the same in a local run and in CI's re-run). The stage cache, task specs and data, the task datasets' assets, results folders and
   leaderboard entries do not exist there, there is no network, and no other process is visible.
   This holds for native code and for any process the method might start.
 - **audit-hook** (everywhere, also inside bubblewrap): the harness modules that produce gold are
@@ -409,10 +409,11 @@ def _system_binds() -> list[str]:
     return argv
 
 
-def bwrap_argv(visible, writable, hidden, chdir: str = "/") -> list[str]:
+def bwrap_argv(visible, writable, hidden, chdir: str = "/", mounts=()) -> list[str]:
     """bubblewrap's arguments: a whitelist of read-only `visible` paths (plus the system's) and
     `writable` ones; `hidden` paths lying under a visible one are covered by an empty folder
-    (visible or writable paths under a hidden one, e.g. a stage folder, are bound after that)."""
+    (visible or writable paths under a hidden one are bound after that); `mounts`: (flag, source,
+    destination) binds at other names, made last (the job and stage folders, `MOUNTS`)."""
     hidden = [_real(h) for h in hidden]
     binds = [(flag, q) for flag, paths in (("--ro-bind", visible), ("--bind", writable)) for p in paths
              for q in dict.fromkeys([os.path.abspath(p), _real(p)]) if os.path.exists(q)]
@@ -427,6 +428,7 @@ def bwrap_argv(visible, writable, hidden, chdir: str = "/") -> list[str]:
     for dev in sorted(Path("/dev").glob("nvidia*")) + [Path("/dev/dri")]:
         if dev.exists():  # GPUs
             argv += ["--dev-bind", str(dev), str(dev)]
+    argv += [str(x) for m in mounts for x in m]
     return argv + ["--chdir", chdir, "--"]
 
 
@@ -512,6 +514,12 @@ def _visible(method_paths, rungs, hidden) -> list[str]:
     return paths
 
 
+# Under bubblewrap a method's job folder and the stage folder it saves into or loads from are seen
+# at these fixed names, in a local `evaluate` and in CI's re-run alike: no folder name tells the
+# method which run it is in (where the stage cache lies, a CI temporary folder).
+MOUNTS = {"job": Path("/w2s/job"), "stage": Path("/w2s/stage")}
+
+
 def sealed_env(jobdir: Path, how: str) -> dict[str, str]:
     """A method's process's environment: `ENV_PASSED` where set here, and its own HOME and TMPDIR
     (in the job folder), the assets' home and the hub cache (where rungs' weights are), the
@@ -549,17 +557,29 @@ def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[di
         jobdir = Path(d)
         for sub in ("out", "home", "tmp"):
             (jobdir / sub).mkdir()
+        inside, mounts = jobdir, []
+        if how == BUBBLEWRAP:  # the job folder and the job's stage folder at fixed names (MOUNTS)
+            inside, stage = MOUNTS["job"], job.get("folder")
+            mounts = [("--bind", jobdir, inside)]
+            if stage is not None:
+                flag = "--bind" if any(_real(w) == _real(stage) for w in writable) else "--ro-bind"
+                mounts.append((flag, stage, MOUNTS["stage"]))
+                writable = [MOUNTS["stage"] if _real(w) == _real(stage) else w for w in writable]
+                visible = [MOUNTS["stage"] if _real(v) == _real(stage) else v for v in visible]
+                job = {**job, "folder": str(MOUNTS["stage"])}
         job = {**job, "blocked": [str(h) for h in hidden], "readable": [str(v) for v in visible],
                "writable": [str(w) for w in writable]}
         (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
         (jobdir / "path.json").write_text(json.dumps(import_path(hidden)))
         argv = [sys.executable, "-c", "import sys; from w2s_bench.isolate import child_main; "
-                                      "child_main(sys.argv[1])", str(jobdir)]
+                                      "child_main(sys.argv[1])", str(inside)]
         if how == BUBBLEWRAP:  # of the methods folder, only what `method_code` names is bound
             paths = [job["path"]] if "path" in job else [p for p, _ in job["methods"].values()]
-            argv = bwrap_argv([*_visible(paths, rungs, hidden), *visible],
-                              [jobdir, *writable], [*hidden, methods_folder()], chdir=str(jobdir)) + argv
-        proc = subprocess.Popen(argv, env=sealed_env(jobdir, how), cwd=jobdir)
+            outside = [p for p in (*visible, *writable) if not _under(str(p), [str(MOUNTS["job"].parent)])]
+            argv = bwrap_argv([*_visible(paths, rungs, hidden), *[v for v in visible if v in outside]],
+                              [w for w in writable if w in outside], [*hidden, methods_folder()],
+                              chdir=str(inside), mounts=mounts) + argv
+        proc = subprocess.Popen(argv, env=sealed_env(inside, how), cwd=jobdir)
         try:
             code = proc.wait()
         finally:

@@ -3,6 +3,7 @@ environment, no import path naming the checkout, and the same gold paths hidden 
 included: importing a method's module may not read task data either)."""
 import importlib
 import json
+import types
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,66 @@ def test_evaluate_passes_the_tasks_gold_paths_to_describe(monkeypatch, tmp_path)
         run.evaluate(method="naive", suite="pocket.v3", tasks=["rotten_tomatoes"], cache_dir=tmp_path,
                      quiet=True)
     assert set(gold_paths(Cache(tmp_path), load_task("rotten_tomatoes"))) <= set(seen["hidden"])
+
+
+NAMES_METHOD = '''
+import json, os
+from pathlib import Path
+
+from w2s_bench.api import Method
+
+
+def names(folder):
+    return {"cwd": os.getcwd(), "HOME": os.environ["HOME"], "TMPDIR": os.environ["TMPDIR"],
+            "folder": str(folder), "seen": sorted(os.listdir(folder))}
+
+
+class Saved:
+    def predict(self, texts, desc=""):
+        return [0.5] * len(texts)
+
+    def save(self, folder):
+        Path(folder, "train.json").write_text(json.dumps(names(folder)))
+
+    @classmethod
+    def load(cls, folder, rung):
+        raise RuntimeError("NAMES " + json.dumps(names(folder)))
+
+
+class Names(Method):
+    name = "names"
+
+    def train_student(self, weak_labels):
+        return Saved()
+'''
+
+
+@BWRAP
+def test_a_method_sees_the_same_folder_names_wherever_the_cache_lies(where, monkeypatch, tmp_path_factory):
+    """Required 4: under bubblewrap the job folder and the stage folder are mounted at fixed names
+    (isolate.MOUNTS), so a CI re-run (cache in a temporary folder) looks like a local run."""
+    monkeypatch.setenv("W2S_BENCH_ISOLATION", isolate.BUBBLEWRAP)
+    _module(where, "names_method", NAMES_METHOD)
+    ref = registry.method_ref("names", path="names_method:Names")
+    seen = []
+    for root in (tmp_path_factory.mktemp("home") / ".cache" / "w2s-bench" / "cache",
+                 tmp_path_factory.mktemp("w2s-reproduce-")):
+        folder = root / "student" / "0123abcd"
+        folder.mkdir(parents=True)
+        job = {"path": ref.path, "config": ref.config, "ctx": types.SimpleNamespace(strong=None)}
+        isolate.run_sealed({**job, "kind": "train", "weak_labels": None, "folder": str(folder)},
+                           hidden=[root], writable=[folder])
+        train = json.loads((folder / "train.json").read_text())
+        with pytest.raises(isolate.IsolatedFailure, match="NAMES") as e:
+            isolate.run_sealed({**job, "kind": "predict", "folder": str(folder), "generative": False,
+                                "predict": {"test": ["a"]}, "features": None, "desc": ""},
+                               hidden=[root], visible=[folder])
+        predict = json.loads(str(e.value.error).partition("NAMES ")[2])
+        seen.append((train, predict))
+        for names in (train, predict):
+            assert str(root) not in json.dumps(names) and "w2s-sealed-" not in json.dumps(names), names
+    assert seen[0] == seen[1]
+    (train, predict) = seen[0]
+    assert train["folder"] == predict["folder"] == str(isolate.MOUNTS["stage"])
+    assert train["cwd"] == str(isolate.MOUNTS["job"]) and train["HOME"] == str(isolate.MOUNTS["job"] / "home")
+    assert "train.json" in predict["seen"] and "predictor.json" in predict["seen"]
