@@ -1,10 +1,12 @@
 """The catalogue behind `w2s-bench list`: what each task, method, ladder and suite is, in one table.
 
     list tasks     kind, source, split sizes, the suites that hold it, the label-leak audit's
-                   result (w2s_bench.audit) and the description
+                   result (w2s_bench.audit), the description, and the data's provenance
+                   (reference, licence, citation, the task that supersedes it)
     list methods   the one-line description of each method (its module docstring's first
                    paragraph, read with `ast`: listing runs no method code)
-    list ladders / list suites   name and description
+    list ladders / list suites   name and description; a suite's status (default, live,
+                   retired and why), the default first and retired suites last
 
 `--json` prints the same rows as a JSON list.
 
@@ -108,8 +110,14 @@ def task_rows(audit: bool = True) -> list[dict]:
                      "splits": {k: spec.splits.sizes.get(k) for k in SPLITS},
                      "suites": suites.get(name, []),
                      "audit": audit_result(spec) if audit else None,
-                     "description": spec.description})
+                     "description": spec.description, **provenance(spec)})
     return rows
+
+
+def provenance(spec) -> dict:
+    """The task's provenance fields (None each where its spec has no [provenance] table)."""
+    p = spec.provenance
+    return {k: getattr(p, k) if p else None for k in ("reference", "licence", "citation", "superseded_by")}
 
 
 def docstring_line(module: str) -> str:
@@ -135,9 +143,14 @@ def ladder_rows() -> list[dict]:
              "rungs": [r.name for r in s.rungs]} for n in registry.ladder_names()]
 
 
+STATE_ORDER = {"default": 0, "live": 1, "retired": 2}
+
+
 def suite_rows() -> list[dict]:
-    return [{"name": n, "description": (s := registry.load_suite(n)).description,
-             "ladder": s.ladder, "tasks": s.tasks} for n in registry.suite_names()]
+    """Every suite, the default first and retired ones last."""
+    out = [{"name": n, "status": (s := registry.load_suite(n)).status.state, "reason": s.status.reason,
+            "description": s.description, "ladder": s.ladder, "tasks": s.tasks} for n in registry.suite_names()]
+    return sorted(out, key=lambda r: STATE_ORDER[r["status"]])
 
 
 def rows(what: str, audit: bool = True) -> list[dict]:
@@ -149,13 +162,18 @@ def table(what: str, items: list[dict]) -> str:
     from tabulate import tabulate
     if what == "tasks":
         headers = ["task", "kind", "source", "splits (weak/student/val/test)", "suites", "audit",
-                   "description"]
+                   "description", "licence", "superseded by"]
         body = [[r["name"], r["kind"], r["source"], "/".join(str(v) for v in r["splits"].values()),
-                 ", ".join(r["suites"]), audit_text(r["audit"]), r["description"]] for r in items]
+                 ", ".join(r["suites"]), audit_text(r["audit"]), r["description"], r["licence"] or "",
+                 r["superseded_by"] or ""] for r in items]
         if items and items[0]["audit"] is None:
             headers, body = headers[:5] + headers[6:], [b[:5] + b[6:] for b in body]
     elif what == "methods":
         headers, body = ["method", "description"], [[r["name"], r["description"]] for r in items]
+    elif what == "suites":
+        headers = ["suite", "status", "description", "tasks"]
+        body = [[r["name"], r["status"] + (f": {r['reason']}" if r["reason"] else ""), r["description"],
+                 ", ".join(r["tasks"])] for r in items]
     else:
         extra = "rungs" if what == "ladders" else "tasks"
         headers = [what[:-1], "description", extra]

@@ -136,6 +136,15 @@ class SplitSpec(Frozen):
     format_score: Literal["linear", "binned"] | None = added_field()
 
 
+class Provenance(Frozen):
+    """Where a task's data comes from and on what terms: shown by `w2s-bench list tasks` and the
+    site, never hashed (it changes no number, so filling it in moves no entry)."""
+    reference: str  # where the data is described: the dataset's paper or page
+    licence: str  # the data's terms as its source states them ("not stated" where it states none)
+    citation: str  # the work to cite for the data
+    superseded_by: str | None = None  # the task that replaces this version, if any
+
+
 class TaskSpec(Frozen):
     name: str
     version: int
@@ -145,6 +154,7 @@ class TaskSpec(Frozen):
     format: FormatSpec
     splits: SplitSpec
     split_sha256: dict[str, str] = {}  # frozen content hash of each split
+    provenance: Provenance | None = Field(None, exclude=True)  # metadata: never hashed or dumped
 
     @model_validator(mode="after")
     def _kind_matches_builder(self):
@@ -220,6 +230,19 @@ class ProtocolSpec(Frozen):
     weak_train_size: int | None = added_field()
 
 
+class SuiteStatus(Frozen):
+    """What a suite is for now: `default` (what `evaluate` runs), `live` (kept current, not the
+    default), `retired` (frozen with its entries; `reason` says why). Never hashed."""
+    state: Literal["default", "live", "retired"]
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _retired_says_why(self):
+        if self.state == "retired" and not self.reason:
+            raise ValueError("a retired suite needs status.reason: why it was retired")
+        return self
+
+
 class SuiteSpec(Frozen):
     name: str
     description: str
@@ -227,6 +250,7 @@ class SuiteSpec(Frozen):
     ladder: str
     pairs: list[tuple[str, str]]  # default (weak, strong) rung pairs
     protocol: ProtocolSpec = ProtocolSpec()
+    status: SuiteStatus = Field(SuiteStatus(state="live"), exclude=True)  # metadata: never hashed
 
     @model_validator(mode="after")
     def _headline_is_a_pair(self):

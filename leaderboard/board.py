@@ -21,6 +21,26 @@ def load_entries(root: Path) -> list:
     return out
 
 
+STATE_ORDER = {"default": 0, "live": 1, "retired": 2}
+
+
+def suite_status(suite: str) -> tuple[str, str | None]:
+    """(state, reason) of a suite from its spec's [status]; ("retired", ...) for a suite whose
+    spec is not in this version."""
+    from w2s_bench import registry
+    from w2s_bench.specs import SpecError
+    try:
+        status = registry.load_suite(suite).status
+    except SpecError:
+        return "retired", "its suite spec is not in this version"
+    return status.state, status.reason
+
+
+def by_status(groups: dict) -> list:
+    """The (suite, ladder) groups' items, the default suite first, retired suites last."""
+    return sorted(groups.items(), key=lambda kv: (STATE_ORDER[suite_status(kv[0][0])[0]], kv[0]))
+
+
 def ci_rerun(result) -> str:
     """What CI re-ran of an entry before it was merged (verify --reproduce; leaderboard/reproduce.py)."""
     from w2s_bench.leaderboard.entry import not_rerunnable

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s_bench.leaderboard import site
-from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num, weak_and_ceiling
+from w2s_bench.leaderboard.board import (BASELINE, PLOT_DIR, board_frame, by_status, load_entries, num,
+                                         suite_status, weak_and_ceiling)
 from w2s_bench.leaderboard.entry import LeaderboardError, identity
 from w2s_bench.leaderboard.plot import pairs_of, plot_board
 from w2s_bench.trend import has_trend
@@ -60,11 +61,20 @@ def render(root: Path) -> tuple[str, str, list]:
     by_id = {}
     for folder, r in entries:
         by_id.setdefault((r.suite, r.ladder), []).append((folder, r))
-    for (suite, ladder), group in sorted(by_id.items()):
+    retired_heading = False
+    for (suite, ladder), group in by_status(by_id):
         tasks = list(dict.fromkeys(t for _, r in group for t in r.tasks))
         pairs = list(dict.fromkeys(f"{w}->{s}" for _, r in group for w, s in r.pairs))
         headline = group[0][1].protocol.headline
-        lines += [f"## Suite `{suite}`, ladder `{ladder}`", "",
+        state, reason = suite_status(suite)
+        if state == "retired" and not retired_heading:
+            retired_heading = True
+            lines += ["## Retired suites", "", "Frozen with their entries; each says why it was retired.", ""]
+        if state == "retired":
+            lines += ["<details>", f"<summary>Suite <code>{suite}</code>, ladder <code>{ladder}</code> — "
+                      f"retired: {reason}</summary>", ""]
+        lines += [f"{'###' if state == 'retired' else '##'} Suite `{suite}`, ladder `{ladder}`"
+                  + (" (the default)" if state == "default" else ""), "",
                   f"Pairs {', '.join(pairs)}; protocol v{group[0][1].protocol.version} "
                   f"(noise floor z = {group[0][1].protocol.noise_floor_z})"
                   + (f"; ranked by the headline pair {'->'.join(headline)}" if headline else "") + ".", ""]
@@ -99,6 +109,8 @@ def render(root: Path) -> tuple[str, str, list]:
             lines += [f"![PGR against the strong rung]({PLOT_DIR}/{stem}_trend.png)", "",
                       "PGR (top) and student accuracy (bottom) against the strong rung, one line per "
                       "method, per task and for the mean over tasks; mean over seeds ± 95 % CI.", ""]
+        if state == "retired":
+            lines += ["</details>", ""]
     csv = df.to_csv(index=False, float_format="%.6f", lineterminator="\n")
     return "\n".join(lines), csv, entries
 

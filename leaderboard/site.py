@@ -25,7 +25,8 @@ import tomllib
 from pathlib import Path
 
 from w2s_bench.catalog import source_text
-from w2s_bench.leaderboard.board import BASELINE, PLOT_DIR, board_frame, load_entries, num, weak_and_ceiling
+from w2s_bench.leaderboard.board import (BASELINE, PLOT_DIR, board_frame, by_status, load_entries, num,
+                                         suite_status, weak_and_ceiling)
 from w2s_bench.leaderboard.entry import LeaderboardError
 from w2s_bench.leaderboard.plot import pairs_of, task_plot
 from w2s_bench.trend import has_trend
@@ -184,14 +185,22 @@ def _accuracy_header(group, tasks: list[str], pairs: list[str], suite: str, ladd
     return plain_table(["task", "pair", "weak acc", "ceiling acc"], rows)
 
 
+SUITE_COLUMNS = [("suite", "text"), ("ladder", "text"), ("status", "text"), ("tasks", "num"), ("entries", "num"),
+                 ("best method (mean PGR)", "text"), ("best mean PGR", "num"), ("tier", "text"),
+                 ("description", "text")]
+
+
 def index_html(groups: dict, frame, tiers: dict) -> str:
-    rows = []
-    for (suite, ladder), group in sorted(groups.items()):
+    rows, retired = [], []
+    for (suite, ladder), group in by_status(groups):
         g = frame[(frame.suite == suite) & (frame.ladder == ladder) & (frame.task == "(mean)")]
         best = g.iloc[0]
         tasks = list(dict.fromkeys(t for _, r in group for t in r.tasks))
         spec = _suite_spec(suite)
-        rows.append([text(link(suite_page(suite, ladder), code(suite)), suite), text(code(ladder), ladder),
+        state, reason = suite_status(suite)
+        (retired if state == "retired" else rows).append([
+                     text(link(suite_page(suite, ladder), code(suite)), suite), text(code(ladder), ladder),
+                     text(esc(state + (f": {reason}" if reason else "")), state),
                      number(len(tasks), str(len(tasks))), number(len(group), str(len(group))),
                      text(f"{code(best.method)} {esc(ci_text(best.pgr_acc, best.pgr_acc_ci))}", best.method),
                      number(best.pgr_acc, ci_text(best.pgr_acc, None)),
@@ -206,11 +215,12 @@ def index_html(groups: dict, frame, tiers: dict) -> str:
             f'{link("../LEADERBOARD.md", "LEADERBOARD.md")}, as a table: '
             f'{link("../leaderboard.csv", "leaderboard.csv")}.</p>',
             "<h2>Suites</h2>",
-            table([("suite", "text"), ("ladder", "text"), ("tasks", "num"), ("entries", "num"),
-                   ("best method (mean PGR)", "text"), ("best mean PGR", "num"), ("tier", "text"),
-                   ("description", "text")], rows, "suites"),
-            "<p>Each suite's own page says what its tier can and cannot show. Only <code>pocket.v3</code> "
-            "and the GPU tiers separate methods; the older CPU boards rank seed noise.</p>"]
+            table(SUITE_COLUMNS, rows, "suites"),
+            "<p>Each suite's own page says what its tier can and cannot show. The default suite comes "
+            "first; retired suites, frozen with their entries, are folded below with the reason.</p>"]
+    if retired:
+        body += ["<details id=\"retired\"><summary>Retired suites</summary>",
+                 table(SUITE_COLUMNS, retired, "retired-suites"), "</details>"]
     return page("Suites", [("w2s-bench leaderboard", "")], "\n".join(body))
 
 
@@ -290,6 +300,11 @@ def task_html(suite: str, ladder: str, task: str, group, frame) -> str:
         about = plain_table(["kind", "description", "source", "split sizes"],
                             [[esc(spec.kind), esc(spec.description), esc(source),
                               esc(" / ".join(f"{k} {v}" for k, v in spec.splits.sizes.items()))]])
+        p = spec.provenance
+        if p is not None:
+            about += plain_table(["reference", "licence", "citation", "superseded by"],
+                                 [[esc(p.reference), esc(p.licence), esc(p.citation),
+                                   code(p.superseded_by) if p.superseded_by else "—"]])
     body = [f"<h1>Task {code(task)}</h1>",
             f"<p>In suite {link(suite_page(suite, ladder), code(suite))}, ladder {code(ladder)}.</p>", about,
             "<h2>Accuracies and PGR per method</h2>",

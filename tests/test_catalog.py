@@ -88,3 +88,48 @@ def test_a_method_without_a_module_is_named(monkeypatch, capsys):
     monkeypatch.setitem(registry.METHODS, "ghost", "w2s_bench.methods.ghost:Ghost")
     assert main(["list", "methods"]) == 2
     assert "module 'w2s_bench.methods.ghost' not found" in capsys.readouterr().err
+
+
+def test_every_task_states_its_provenance_and_list_shows_it(capsys):
+    """Provenance is data: every shipped task spec has a reference, a licence and a citation, a
+    superseded version names a task that exists, and `list tasks --json` shows the fields."""
+    names = set(task_names())
+    for name in names:
+        p = load_task(name).provenance
+        assert p is not None and p.reference and p.licence and p.citation, name
+        assert p.superseded_by is None or p.superseded_by in names, (name, p.superseded_by)
+    assert load_task("rotten_tomatoes.v2").provenance.superseded_by == "rotten_tomatoes.v3"
+    assert main(["list", "tasks", "--no-audit", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["sciq"]["superseded_by"] == "sciq.v2" and rows["sciq"]["licence"].startswith("CC BY-NC 3.0")
+    assert all(rows[n]["reference"] for n in names)
+
+
+def test_provenance_and_status_change_no_hash(tmp_path):
+    """Metadata moves no entry: a task's provenance and a suite's status are never hashed."""
+    from w2s_bench.specs import SuiteSpec, TaskSpec, load_toml, spec_hash
+    from w2s_bench.tasks import task_path
+    text = task_path("rotten_tomatoes.v3").read_text()
+    edited = tmp_path / "t.toml"
+    edited.write_text(text.replace('licence = "', 'licence = "EDITED '))
+    assert load_toml(edited, TaskSpec).provenance.licence.startswith("EDITED")
+    assert spec_hash(load_toml(edited, TaskSpec)) == spec_hash(load_task("rotten_tomatoes.v3"))
+    suite = registry.HERE / "suites" / "pocket.v4.toml"
+    retired = tmp_path / "s.toml"
+    retired.write_text(suite.read_text().replace('state = "live"', 'state = "retired"\nreason = "test"'))
+    assert spec_hash(load_toml(retired, SuiteSpec)) == spec_hash(registry.load_suite("pocket.v4"))
+
+
+def test_suites_have_one_default_listed_first_and_retired_last_with_a_reason(tmp_path, capsys):
+    from w2s_bench.specs import SpecError, SuiteSpec, load_toml
+    states = {n: registry.load_suite(n).status for n in registry.suite_names()}
+    assert [n for n, s in states.items() if s.state == "default"] == [registry.DEFAULT_SUITE]
+    assert all(s.reason for s in states.values() if s.state == "retired")
+    assert main(["list", "suites", "--json"]) == 0
+    order = [r["status"] for r in json.loads(capsys.readouterr().out)]
+    assert order[0] == "default" and order == sorted(order, key=catalog.STATE_ORDER.get)
+    bad = tmp_path / "s.toml"
+    bad.write_text((registry.HERE / "suites" / "pocket.v2.toml").read_text().split("\n[status]")[0]
+                   + '\n[status]\nstate = "retired"\n')
+    with pytest.raises(SpecError, match="reason"):
+        load_toml(bad, SuiteSpec)

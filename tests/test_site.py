@@ -86,7 +86,14 @@ def test_the_site_in_headless_chromium(browser, tmp_path):
     d.get((BOARD / site.SITE_DIR / "index.html").as_uri())
     assert d.title == "Suites · w2s-bench leaderboard"
     suites = _column(d, "suites", "suite")
-    assert "pocket.v3" in suites and len(suites) == len([p for p in pages if p.startswith("suite-")])
+    assert suites[0] == "pocket.v3" and _column(d, "suites", "status")[0] == "default"  # the default first
+    folded = d.find_element("css selector", "details#retired")
+    assert folded.get_attribute("open") is None  # retired suites: folded, with the reason
+    folded.find_element("tag name", "summary").click()
+    retired = _column(d, "retired-suites", "suite")
+    assert "pocket.v2" in retired and not set(retired) & set(suites)
+    assert set(_column(d, "retired-suites", "status")) == {"retired"} and "retired: ranks noise" in folded.text
+    assert len(suites) + len(retired) == len([p for p in pages if p.startswith("suite-")])
     assert _sort_by(d, "suites", "entries") == "descending"
     assert _numbers(_column(d, "suites", "entries")) == sorted(_numbers(_column(d, "suites", "entries")), reverse=True)
     assert _sort_by(d, "suites", "suite") == "ascending"
@@ -118,6 +125,7 @@ def test_the_site_in_headless_chromium(browser, tmp_path):
     d.find_element("link text", "rotten_tomatoes.v3").click()
     assert d.current_url.endswith(site.task_page("pocket.v3", "pocket_frozen", "rotten_tomatoes.v3"))
     assert d.find_element("tag name", "h1").text == "Task rotten_tomatoes.v3"
+    assert "Pang and Lee 2005" in d.page_source and "licence" in d.page_source  # provenance
     weak = set(_column(d, "task-methods", "weak acc"))
     assert len(weak) == 1 and 0.5 < float(weak.pop()) < 1  # one weak model per seed set
     assert _sort_by(d, "task-methods", "student acc") == "descending"
