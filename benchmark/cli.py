@@ -233,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--suite", default=DEFAULT_SUITE, help=f"default {DEFAULT_SUITE}")
     e.add_argument("--ladder", help="ladder name or .toml path (default: the suite's)")
     e.add_argument("--pairs", help="WEAK:STRONG rung pairs, comma-separated (default: the suite's)")
-    e.add_argument("--seeds", type=_seeds, default=[0], help="e.g. 0,1,2 (default 0)")
+    e.add_argument("--seeds", type=_seeds, default=None,
+                   help="e.g. 0,1,2 (default: 0 .. the suite's min_seeds - 1, the fewest seeds its "
+                        "board accepts: a first table has confidence intervals)")
     e.add_argument("--limit", type=int, help="use only the first N examples of each split (smoke run)")
     e.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     e.add_argument("--out", help="results directory (default w2s-results/SUITE_LADDER_METHOD)")

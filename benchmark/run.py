@@ -83,15 +83,25 @@ def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, metho
     return p, cache.computed
 
 
+def default_seeds(suite_spec, seeds: list[int] | None) -> list[int]:
+    """The seeds a run uses: those given, else 0 .. the suite's `min_seeds` - 1 (the fewest its
+    board accepts, so that a first table already has confidence intervals)."""
+    seeds = list(range(suite_spec.protocol.min_seeds)) if seeds is None else list(seeds)
+    if not seeds:
+        raise SpecError("--seeds: name at least one seed (or leave it out: the suite's min_seeds)")
+    return seeds
+
+
 def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | None = None,
-             pairs: list[tuple[str, str]] | None = None, seeds: list[int] = (0,),
+             pairs: list[tuple[str, str]] | None = None, seeds: list[int] | None = None,
              limit: int | None = None, tasks: list[str] | None = None, out: Path | None = None,
              cache_dir: Path | None = None, quiet: bool = False, ceiling: str = "standard",
              executor: str = "local", ray_address: str | None = None, cpus_per_cell: int = 1) -> dict:
     """Run one method on a suite; write and return the result. See README for the protocol.
     `executor`: "local" computes the cells one after another here; "ray" computes them in parallel
     on a Ray cluster (`ray_address`, else $RAY_ADDRESS, else a local one; `cpus_per_cell` CPUs and,
-    where the cluster has GPUs, one GPU per cell), scored here in the same order."""
+    where the cluster has GPUs, one GPU per cell), scored here in the same order. `seeds`: None
+    runs the suite's `min_seeds` (0, 1, ...), the fewest its board accepts: a first table has a CI."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -134,7 +144,7 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
     if any(t.kind == "generative" for t in task_specs):  # fail at once, before any training
         from w2s_bench.stages import check_generative
         check_generative(ref, ceiling)
-    seeds = list(seeds)
+    seeds = default_seeds(suite_spec, seeds)
     data = {t.name: limit_splits(load_splits(t), limit) for t in task_specs}  # checks frozen hashes
     jobs = [{"cache_root": cache.root.absolute(), "task": task, "splits": data[task.name],
              "ladder": ladder_spec, "weak": w, "strong": s, "seed": seed, "method": ref,

@@ -152,6 +152,28 @@ def test_cli_list_and_bad_pairs(capsys):
     assert "the weak rung must come before the strong one" in capsys.readouterr().err
 
 
+def test_evaluate_without_seeds_runs_the_suites_min_seeds(monkeypatch):
+    """A newcomer's first `w2s-bench evaluate` (no --seeds) runs as many seeds as the suite's board
+    asks for, so its table has confidence intervals; given seeds are kept; none at all is an error."""
+    from w2s_bench import run
+    from w2s_bench.registry import DEFAULT_SUITE, load_suite
+    from w2s_bench.specs import SpecError
+    seen = {}
+
+    def fake(methods, **kwargs):
+        seen.update(kwargs)
+        return []
+    monkeypatch.setattr(run, "evaluate_methods", fake)
+    assert main(["evaluate", "--method", "naive"]) == 0
+    assert seen["seeds"] is None  # the CLI leaves the choice to the suite
+    suite = load_suite(DEFAULT_SUITE)
+    assert suite.protocol.min_seeds >= 5
+    assert run.default_seeds(suite, None) == list(range(suite.protocol.min_seeds))
+    assert run.default_seeds(suite, [3, 7]) == [3, 7]
+    with pytest.raises(SpecError, match="at least one seed"):
+        run.default_seeds(suite, [])
+
+
 def test_cli_validate(capsys):
     assert main(["validate"]) == 0
     assert "all specs valid" in capsys.readouterr().out
