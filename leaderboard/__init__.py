@@ -1,1 +1,1 @@
-"""The leaderboard: entries at identity paths and the rendered LEADERBOARD.md (see issue #5)."""
+"""The leaderboard: entries at identity paths and the rendered LEADERBOARD.md (CONTRIBUTING.md)."""

@@ -15,7 +15,7 @@ only what a submission consists of:
 
 Anything else the pull request changes is listed and left out: a harness change is reviewed and
 merged on its own, before entries that depend on it. The method's code then runs only where the
-verifier puts it, in sealed processes (w2s_bench/isolate.py): whatever its import does (rewrite
+verifier puts it, in sealed processes (benchmark/isolate.py): whatever its import does (rewrite
 the verifier, say) it does inside a read-only sandbox, and `verify` compares its code hash and
 re-runs every cell.
 """

@@ -76,7 +76,7 @@ class NaNLoss(Method):
                               loss=lambda logits, weak, step, total: logits.sum() * float("nan"))
 
 
-# ---- the ways in of issue 17: each must end with no gold label in the student's predictions ----
+# ---- the ways in an adversarial review found: each must end with no gold label in the student's predictions ----
 
 def _labels_in_frames(texts):
     """Gold labels of `texts` from split rows {"text", "label"} in any calling frame, or None."""

@@ -1,6 +1,6 @@
 """Gold labels are unreachable from a method: its code (import, training, prediction, features)
 runs only in sealed processes, under bubblewrap where the host allows it and under the audit hook
-everywhere. Each way in that issue 17 found (and a few more) is tried here by a hostile method in
+everywhere. Each way in an adversarial review found (and a few more) is tried here by a hostile method in
 tests/adversary.py, and each test checks that the same probe does find gold where it is not
 sealed, so that none passes vacuously."""
 import json
@@ -86,7 +86,7 @@ def test_the_parent_still_holds_gold_so_the_check_is_not_vacuous(tmp_path):
     assert len(splits["test"]) > 0
 
 
-# attack 1 of issue 17: the predictor ran in the orchestrator and read its callers' frames
+# attack: the predictor ran in the orchestrator and read its callers' frames
 
 def test_a_predictor_reading_its_callers_frames_finds_nothing(cache, cell, mode):
     # a name per mode: its own student, not the other mode's from the shared cache

@@ -45,7 +45,7 @@ def test_an_honest_entry_reproduces_every_cell_and_passes_the_canary(honest):
 
 
 def fabricate(src, dst):
-    """The attack of issue 17: the student's test predictions replaced by the ceiling's, and every
+    """The fabrication attack: the student's test predictions replaced by the ceiling's, and every
     stored number recomputed from them with the project's own scorer."""
     shutil.copytree(src, dst)
     df = pd.read_parquet(dst / "predictions.parquet")

@@ -14,7 +14,7 @@ from w2s_bench.specs import SpecError
 REPO = Path(__file__).resolve().parents[1]
 FILES = ("benchmark/registry.py", "benchmark/run.py", "leaderboard/reproduce.py", "methods/naive.py",
          "methods/__init__.py", "leaderboard/LEADERBOARD.md")
-EVIL = '''"""Imported by CI's test job, it rewrites the verifier (the attack of issue 25, item 0)."""
+EVIL = '''"""Imported by CI's test job, it rewrites the verifier (the attack on CI that ran a PR's code before verifying it)."""
 from pathlib import Path
 
 from w2s_bench.api import Method
