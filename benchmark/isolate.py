@@ -36,6 +36,7 @@ folders holding a hidden path).
 from __future__ import annotations
 
 import ast
+import atexit
 import functools
 import importlib.util
 import json
@@ -50,6 +51,8 @@ import threading
 import time
 import traceback
 from pathlib import Path
+
+from w2s_bench import zygote
 
 BUBBLEWRAP, AUDIT_HOOK = "bubblewrap", "audit-hook"
 # modules that read task data, the cache, test labels or results; a method never needs them
@@ -363,13 +366,25 @@ def _predict(job, out: Path):
 JOBS = {"describe": _describe, "train": _train, "predict": _predict}
 
 
-def child_main(jobdir: str) -> None:
-    """Entry point of the sealed interpreter (`python -c ... JOBDIR`)."""
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
-    jobdir = Path(jobdir)
-    out, attempts = jobdir / "out", []
+def _preload() -> None:
+    """What a sealed process imports before it seals itself: it starts warm, and no library loads
+    native code later."""
+    import importlib
+    for name in PRELOAD:
+        importlib.import_module(name)
+    from threadpoolctl import threadpool_info
+    threadpool_info()  # finds the BLAS libraries now (later it would run ldconfig)
+    from tqdm.auto import tqdm
+    tqdm.set_lock(threading.RLock())  # not a multiprocessing lock: nothing to leak at os._exit
+
+
+def _add_import_path(jobdir: Path) -> None:
     # the orchestrator's import path (less what holds gold), as PYTHONPATH would have put it
     sys.path[1:1] = [e for e in json.loads((jobdir / "path.json").read_text()) if e not in sys.path]
+
+
+def _run_job(jobdir: Path, preload: bool) -> None:
+    out, attempts = jobdir / "out", []
 
     def finish(info: dict, code: int):
         (out / "result.json").write_text(json.dumps(info))
@@ -377,13 +392,9 @@ def child_main(jobdir: str) -> None:
         sys.stderr.flush()
         os._exit(code)
     try:
-        import importlib
-        for name in PRELOAD:
-            importlib.import_module(name)
-        from threadpoolctl import threadpool_info
-        threadpool_info()  # finds the BLAS libraries now (later it would run ldconfig)
-        from tqdm.auto import tqdm
-        tqdm.set_lock(threading.RLock())  # not a multiprocessing lock: nothing to leak at os._exit
+        _add_import_path(jobdir)
+        if preload:
+            _preload()
         job = pickle.loads((jobdir / "job.pkl").read_bytes())  # written by the orchestrator
         seal(job["blocked"], job["readable"], [jobdir, *job["writable"]], attempts)
         info = JOBS[job["kind"]](job, out)
@@ -394,6 +405,22 @@ def child_main(jobdir: str) -> None:
     if attempts:  # refused, even where the method caught the error
         finish({"attempts": attempts}, 3)
     finish(info, 0 if "contract" not in info else 3)
+
+
+def child_main(jobdir: str) -> None:
+    """Entry point of a cold sealed interpreter (`python -c ... JOBDIR`)."""
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    _run_job(Path(jobdir), preload=True)
+
+
+def zygote_main(fd: int) -> None:
+    """Entry point of a warm sealed worker (`zygote.py`): the import path and `PRELOAD` once, then
+    one fresh fork per job, which runs it like `child_main` (the kernel kills it with its parent)."""
+    spool = Path(zygote.SPOOL)
+    _add_import_path(spool)
+    _preload()
+    zygote.serve(fd, lambda job_at: _run_job(Path(job_at), preload=False),
+                 str(MOUNTS["job"]), str(MOUNTS["stage"]))
 
 
 # ---- the parent --------------------------------------------------------------------------------
@@ -409,18 +436,19 @@ def _system_binds() -> list[str]:
     return argv
 
 
-def bwrap_argv(visible, writable, hidden, chdir: str = "/", mounts=()) -> list[str]:
+def bwrap_argv(visible, writable, hidden, chdir: str = "/", mounts=(), caps=()) -> list[str]:
     """bubblewrap's arguments: a whitelist of read-only `visible` paths (plus the system's) and
     `writable` ones; `hidden` paths lying under a visible one are covered by an empty folder
     (visible or writable paths under a hidden one are bound after that); `mounts`: (flag, source,
-    destination) binds at other names, made last (the job and stage folders, `MOUNTS`)."""
+    destination) binds at other names, made last (the job and stage folders, `MOUNTS`); `caps`:
+    capabilities kept inside the sandbox's user namespace (only a zygote's: `zygote.CAPS`)."""
     hidden = [_real(h) for h in hidden]
     binds = [(flag, q) for flag, paths in (("--ro-bind", visible), ("--bind", writable)) for p in paths
              for q in dict.fromkeys([os.path.abspath(p), _real(p)]) if os.path.exists(q)]
     binds = list(dict.fromkeys(binds))
     outside = [b for b in binds if not _under(b[1], hidden)]
     argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            *[x for c in caps for x in ("--cap-add", c)], *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     argv += [x for flag, q in outside for x in (flag, q, q)]
     argv += [x for h in hidden if os.path.isdir(h) and any(_under(h, [q]) and h != q for _, q in outside)
              for x in ("--tmpfs", h)]
@@ -550,16 +578,25 @@ def attempts_message(attempts: list[str]) -> str:
 def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[dict, dict]:
     """Run `job` (kind: describe, train or predict) in a sealed child; return its JSON output and
     its arrays. `hidden`: gold paths; `rungs`: whose weights it may read; `writable`/`visible`:
-    extra folders it may write/read. Raises IsolatedFailure."""
-    import numpy as np
+    extra folders it may write/read. Under bubblewrap a job whose only extra folder is its stage
+    folder runs in a warm worker (`zygote.py`; `W2S_BENCH_ZYGOTE=0`: always a fresh interpreter).
+    Raises IsolatedFailure."""
     how = isolation()
+    stage = job.get("folder")
+    if how == BUBBLEWRAP and os.environ.get("W2S_BENCH_ZYGOTE", "1") != "0" and all(
+            stage is not None and _real(p) == _real(stage) for p in (*writable, *visible)):
+        worker = _WORKERS.get(job, hidden, rungs)
+        if worker is not None:
+            done = _run_warm(worker, job, hidden, stage is not None and bool(writable))
+            if done is not None:
+                return done
     with tempfile.TemporaryDirectory(prefix="w2s-sealed-") as d:
         jobdir = Path(d)
         for sub in ("out", "home", "tmp"):
             (jobdir / sub).mkdir()
         inside, mounts = jobdir, []
         if how == BUBBLEWRAP:  # the job folder and the job's stage folder at fixed names (MOUNTS)
-            inside, stage = MOUNTS["job"], job.get("folder")
+            inside = MOUNTS["job"]
             mounts = [("--bind", jobdir, inside)]
             if stage is not None:
                 flag = "--bind" if any(_real(w) == _real(stage) for w in writable) else "--ro-bind"
@@ -567,16 +604,12 @@ def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[di
                 writable = [MOUNTS["stage"] if _real(w) == _real(stage) else w for w in writable]
                 visible = [MOUNTS["stage"] if _real(v) == _real(stage) else v for v in visible]
                 job = {**job, "folder": str(MOUNTS["stage"])}
-        job = {**job, "blocked": [str(h) for h in hidden], "readable": [str(v) for v in visible],
-               "writable": [str(w) for w in writable]}
-        (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
-        (jobdir / "path.json").write_text(json.dumps(import_path(hidden)))
+        _write_job(jobdir, job, hidden, visible, writable)
         argv = [sys.executable, "-c", "import sys; from w2s_bench.isolate import child_main; "
                                       "child_main(sys.argv[1])", str(inside)]
         if how == BUBBLEWRAP:  # of the methods folder, only what `method_code` names is bound
-            paths = [job["path"]] if "path" in job else [p for p, _ in job["methods"].values()]
             outside = [p for p in (*visible, *writable) if not _under(str(p), [str(MOUNTS["job"].parent)])]
-            argv = bwrap_argv([*_visible(paths, rungs, hidden), *[v for v in visible if v in outside]],
+            argv = bwrap_argv([*_visible(_method_paths(job), rungs, hidden), *[v for v in visible if v in outside]],
                               [w for w in writable if w in outside], [*hidden, methods_folder()],
                               chdir=str(inside), mounts=mounts) + argv
         proc = subprocess.Popen(argv, env=sealed_env(inside, how), cwd=jobdir)
@@ -586,15 +619,167 @@ def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[di
             if proc.poll() is None:  # Ctrl-C in the parent
                 proc.terminate()
                 proc.wait()
-        result = jobdir / "out" / "result.json"
-        info = json.loads(result.read_text()) if result.exists() else {
-            "error": f"the method's process died (exit code {code})"}
-        if code != 0 or "error" in info or "attempts" in info or "contract" in info:
-            contract = info.get("contract") or (attempts_message(info["attempts"])
-                                                if info.get("attempts") else None)
-            raise IsolatedFailure(contract, info.get("error"), info.get("traceback"))
-        arrays = jobdir / "out" / "arrays.npz"
-        if not arrays.exists():
-            return info, {}
-        with np.load(arrays, allow_pickle=False) as z:  # never a pickle from the method's side
-            return info, {k: z[k] for k in z.files}
+        return _outcome(jobdir, code)
+
+
+def _method_paths(job: dict) -> list[str]:
+    return [job["path"]] if "path" in job else [p for p, _ in job["methods"].values()]
+
+
+def _write_job(jobdir: Path, job: dict, hidden, visible, writable) -> None:
+    job = {**job, "blocked": [str(h) for h in hidden], "readable": [str(v) for v in visible],
+           "writable": [str(w) for w in writable]}
+    (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
+    (jobdir / "path.json").write_text(json.dumps(import_path(hidden)))
+
+
+def _outcome(jobdir: Path, code: int) -> tuple[dict, dict]:
+    """The job's JSON output and arrays from its folder, or IsolatedFailure."""
+    import numpy as np
+    result = jobdir / "out" / "result.json"
+    info = json.loads(result.read_text()) if result.exists() else {
+        "error": f"the method's process died (exit code {code})"}
+    if code != 0 or "error" in info or "attempts" in info or "contract" in info:
+        contract = info.get("contract") or (attempts_message(info["attempts"])
+                                            if info.get("attempts") else None)
+        raise IsolatedFailure(contract, info.get("error"), info.get("traceback"))
+    arrays = jobdir / "out" / "arrays.npz"
+    if not arrays.exists():
+        return info, {}
+    with np.load(arrays, allow_pickle=False) as z:  # never a pickle from the method's side
+        return info, {k: z[k] for k in z.files}
+
+
+# ---- warm workers (zygote.py): one per sandbox a job may get, kept for the next job of its kind --
+
+class _Workers:
+    """This process's zygotes, by sandbox (the bubblewrap arguments and environment a job of
+    that kind gets, less its own folders); at most `size`, the least recently used closed first."""
+
+    def __init__(self, size: int = 3):
+        self.size, self.pid, self.zygotes, self.failed = size, os.getpid(), {}, None
+
+    def get(self, job: dict, hidden, rungs) -> "zygote.Zygote | None":
+        """The zygote for `job`'s sandbox, started if need be; None where one cannot start here
+        (said once on stderr; the job then gets a fresh interpreter)."""
+        if os.getpid() != self.pid:  # a forked orchestrator: the zygotes are its parent's
+            self.pid, self.zygotes = os.getpid(), {}
+        if self.failed:
+            return None
+        spool_mount = ("--bind", "{spool}", zygote.SPOOL)
+        argv = bwrap_argv(_visible(_method_paths(job), rungs, hidden), [], [*hidden, methods_folder()],
+                          chdir=zygote.SPOOL, caps=zygote.CAPS,
+                          mounts=[spool_mount, *[("--dir", d) for d in (MOUNTS["job"], MOUNTS["stage"], zygote.STASH)]])
+        argv += [sys.executable, "-c", "import sys; from w2s_bench.isolate import zygote_main; "
+                                       "zygote_main(int(sys.argv[1]))"]
+        env = sealed_env(MOUNTS["job"], BUBBLEWRAP)
+        key = (tuple(argv), tuple(sorted(env.items())), json.dumps(import_path(hidden)))
+        worker = self.zygotes.pop(key, None)
+        if worker is not None and worker.alive():
+            self.zygotes[key] = worker  # most recently used last
+            return worker
+        while len(self.zygotes) >= self.size:
+            self._close(next(iter(self.zygotes)))
+        spool = tempfile.mkdtemp(prefix="w2s-spool-")
+        (Path(spool) / "path.json").write_text(key[2])
+        try:
+            worker = zygote.Zygote([spool if a == "{spool}" else a for a in argv], env, spool, cwd=spool)
+        except (OSError, zygote.ZygoteError) as e:
+            shutil.rmtree(spool, ignore_errors=True)
+            self.give_up(str(e))
+            return None
+        self.zygotes[key] = worker
+        return worker
+
+    def give_up(self, why: str) -> None:
+        """No more warm workers in this process (said once): each job gets a fresh interpreter."""
+        self.close()
+        self.failed = why
+        print(f"w2s-bench: warm sealed workers cannot run here ({why}); each job starts a fresh "
+              f"sandboxed interpreter instead", file=sys.stderr)
+
+    def _close(self, key) -> None:
+        worker = self.zygotes.pop(key)
+        worker.close()
+        shutil.rmtree(worker.spool, ignore_errors=True)
+
+    def close(self) -> None:
+        for key in list(self.zygotes):
+            self._close(key)
+
+
+_WORKERS = _Workers()
+atexit.register(_WORKERS.close)
+
+
+def _run_warm(worker, job: dict, hidden, stage_writable: bool) -> tuple[dict, dict] | None:
+    """`run_sealed` in a warm worker: the job folder and its stage folder are made in the
+    worker's spool; a stage it saves into is moved to the real stage folder afterwards (names
+    not followed), one it reads is linked (or copied) in first. None where the fork could not
+    make the job's sandbox (the job did not run)."""
+    jobdir = Path(tempfile.mkdtemp(prefix="job-", dir=worker.spool))
+    stage_dir = None
+    try:
+        for sub in ("out", "home", "tmp"):
+            (jobdir / sub).mkdir()
+        stage = job.get("folder")
+        readable, writable = [], []
+        if stage is not None:
+            stage_dir = Path(tempfile.mkdtemp(prefix="stage-", dir=worker.spool))
+            if stage_writable:
+                writable = [MOUNTS["stage"]]
+            else:
+                _link_tree(Path(stage), stage_dir)
+                readable = [MOUNTS["stage"]]
+            job = {**job, "folder": str(MOUNTS["stage"])}
+        _write_job(jobdir, job, hidden, readable, writable)
+        try:
+            code = worker.run(jobdir.name, stage_dir.name if stage_dir else None, stage_writable)
+        except zygote.ZygoteError as e:
+            _WORKERS.close()
+            raise IsolatedFailure(None, f"the warm sealed worker stopped: {e}", None) from None
+        except BaseException:  # Ctrl-C: the worker goes, with the job it was running
+            _WORKERS.close()
+            raise
+        if code == zygote.NO_SANDBOX and not (jobdir / "out" / "result.json").exists():
+            _WORKERS.give_up("a job's fork could not make its namespaces here (see the line above)")
+            return None  # nothing of the method ran: the caller runs it in a fresh interpreter
+        if stage_writable and code == 0:
+            _move_entries(stage_dir, Path(stage))
+        return _outcome(jobdir, code)
+    finally:
+        shutil.rmtree(jobdir, ignore_errors=True)
+        if stage_dir is not None:
+            shutil.rmtree(stage_dir, ignore_errors=True)
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """The harness-made stage folder `src` into `dst`: folders made, files hard-linked (copied
+    where the spool is on another filesystem); the job sees it read-only."""
+    for entry in os.scandir(src):
+        target = dst / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            target.mkdir()
+            _link_tree(Path(entry.path), target)
+        elif entry.is_file(follow_symlinks=False):
+            try:
+                os.link(entry.path, target, follow_symlinks=False)
+            except OSError:
+                shutil.copyfile(entry.path, target, follow_symlinks=False)
+
+
+def _move_entries(src: Path, dst: Path) -> None:
+    """What the job left in its stage folder into the real one, every name as it is (a link
+    stays a link, for the stage check to refuse with its message); across filesystems only
+    regular files and folders can be copied: anything else is refused here."""
+    for entry in os.scandir(src):
+        try:
+            os.rename(entry.path, dst / entry.name)
+        except OSError:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.copytree(entry.path, dst / entry.name, symlinks=True)
+            elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                shutil.copy2(entry.path, dst / entry.name, follow_symlinks=False)
+            else:
+                raise IsolatedFailure(f"it left {entry.name} in its stage folder, which is not a regular "
+                                      f"file or folder; a stage folder may hold only those", None, None)
