@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="local: cells one after another in this process; ray: the task x pair x "
                         "seed cells in parallel on a Ray cluster, one per GPU, sharing --cache-dir "
-                        "(needs `pip install 'w2s-bench[ray]'`; README, Scale-out)")
+                        "(needs `pip install 'w2s-bench[ray]'`; docs/scale-out.md)")
     e.add_argument("--ray-address", help="Ray cluster to join (default $RAY_ADDRESS, else a new "
                                          "local cluster on this machine)")
     e.add_argument("--cpus-per-cell", type=int, default=1,

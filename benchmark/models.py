@@ -120,7 +120,7 @@ def gradient_checkpointing() -> bool:
     the backward pass (transformers' gradient checkpointing). Activation memory drops from all
     layers' to about one layer's, for about one more forward pass per step. The gradients are
     the same (dropout's RNG is replayed), so it is a way to run, not part of any spec or hash:
-    for big rungs on long or paired inputs that do not fit otherwise (README, "Memory")."""
+    for big rungs on long or paired inputs that do not fit otherwise (docs/scale-out.md, hub ladders)."""
     value = os.environ.get("W2S_BENCH_GRADIENT_CHECKPOINTING", "").strip().lower()
     if value not in ("", "0", "1"):
         raise ValueError(f"W2S_BENCH_GRADIENT_CHECKPOINTING={value!r}: set it to 1 or 0 (or unset it)")

@@ -97,7 +97,7 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
              limit: int | None = None, tasks: list[str] | None = None, out: Path | None = None,
              cache_dir: Path | None = None, quiet: bool = False, ceiling: str = "standard",
              executor: str = "local", ray_address: str | None = None, cpus_per_cell: int = 1) -> dict:
-    """Run one method on a suite; write and return the result. See README for the protocol.
+    """Run one method on a suite; write and return the result. See docs/protocol.md for the protocol.
     `executor`: "local" computes the cells one after another here; "ray" computes them in parallel
     on a Ray cluster (`ray_address`, else $RAY_ADDRESS, else a local one; `cpus_per_cell` CPUs and,
     where the cluster has GPUs, one GPU per cell), scored here in the same order. `seeds`: None

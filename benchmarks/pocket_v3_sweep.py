@@ -1,4 +1,4 @@
-"""The measurements behind pocket.v3 (README, "pocket.v3: how it was chosen").
+"""The measurements behind pocket.v3 (docs/tiers.md, "How pocket.v3 was chosen").
 
 Two tables, each from `w2s_bench.evaluate` runs (the harness itself, the stage cache shared, so
 every backbone's features of a split are computed once for all configurations):

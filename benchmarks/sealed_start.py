@@ -6,9 +6,11 @@ the method's code, and where that time goes, in one run, alternating.
 A throw-away method module records `time.time()` on its first line; a describe job (what
 `registry.method_refs` runs to read a config: the cheapest sealed job) imports it. Per repeat:
 
-- `bubblewrap` / `audit-hook`: `run_sealed` with that isolation (W2S_BENCH_ISOLATION), the
+- `audit-hook`, `bubblewrap cold` (`W2S_BENCH_ZYGOTE=0`: a fresh sandboxed interpreter per job)
+  and `bubblewrap warm` (a fork of the warm worker, `benchmark/zygote.py`): `run_sealed` with the
   default hidden paths; "to method code" is the method's first line minus the call's start,
-  "job" the whole call;
+  "job" the whole call. The warm worker starts in the warm-up round (its start-up is shown as
+  `bubblewrap warm, first job`);
 - `python`: a bare `python -c pass` (the interpreter alone);
 - `preload`: `python -c "import ..."` of `isolate.PRELOAD` (what a sealed child imports before
   it seals itself), outside any sandbox.
@@ -41,10 +43,11 @@ class Probe(Method):
 '''
 
 
-def sealed(how: str) -> tuple[float, float]:
+def sealed(how: str, warm: bool = True) -> tuple[float, float]:
     from w2s_bench import isolate
     from w2s_bench.registry import default_hidden
     os.environ["W2S_BENCH_ISOLATION"] = how
+    os.environ["W2S_BENCH_ZYGOTE"] = "1" if warm else "0"
     t0 = time.time()
     info, _ = isolate.run_sealed({"kind": "describe", "methods": {"probe": ("w2s_start_probe:Probe", {})}},
                                  hidden=[str(h) for h in default_hidden()])
@@ -68,14 +71,18 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="w2s-start-probe-") as d:
         (Path(d) / "w2s_start_probe.py").write_text(PROBE)
         sys.path.insert(0, d)
-        kinds = [isolate.AUDIT_HOOK] + ([isolate.BUBBLEWRAP] if isolate._bwrap_runs() is None else [])
+        kinds = [(isolate.AUDIT_HOOK, "audit-hook", False)]
+        if isolate._bwrap_runs() is None:
+            kinds += [(isolate.BUBBLEWRAP, "bubblewrap cold", False), (isolate.BUBBLEWRAP, "bubblewrap warm", True)]
         preload = "import " + ", ".join(isolate.PRELOAD)
         times: dict[str, list[float]] = {}
         for r in range(args.repeats + 1):  # the first round warms the page cache; not counted
             row = {"python": bare("pass"), "preload": bare(preload)}
-            for how in kinds:
-                first, job = sealed(how)
-                row[f"{how} to method code"], row[f"{how} job"] = first, job
+            for how, name, warm in kinds:
+                first, job = sealed(how, warm)
+                row[f"{name} to method code"], row[f"{name} job"] = first, job
+            if not r and isolate._bwrap_runs() is None:
+                times["bubblewrap warm, first job (the worker starts)"] = [row["bubblewrap warm job"]]
             if r:
                 for k, v in row.items():
                     times.setdefault(k, []).append(v)
