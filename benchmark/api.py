@@ -102,7 +102,7 @@ class Method:
     class Config(Frozen):
         pass
 
-    def __init__(self, ctx: StudentContext, config: "Method.Config | None" = None):
+    def __init__(self, ctx: StudentContext, config: Method.Config | None = None):
         self.ctx = ctx
         self.config = config or self.Config()
 

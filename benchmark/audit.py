@@ -38,8 +38,7 @@ import math
 import numpy as np
 
 # the features live upstream of both the audit and the split builder; re-exported for callers
-from w2s_bench.textformat import (FEATURES, answer_delimiters, answer_segment,  # noqa: F401
-                                   feature_names, format_features)
+from w2s_bench.textformat import FEATURES, answer_delimiters, answer_segment, feature_names, format_features  # noqa: F401
 
 TOLERANCE = 0.03
 

@@ -25,8 +25,7 @@ import json
 from pathlib import Path
 
 from w2s_bench import registry
-from w2s_bench.specs import (SPLITS, FileSource, HubSource, SdistSource, SpecError, WheelSource, is_commit,
-                             spec_hash)
+from w2s_bench.specs import SPLITS, FileSource, HubSource, SdistSource, SpecError, WheelSource, is_commit, spec_hash
 
 
 def source_text(source) -> str:

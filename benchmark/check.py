@@ -106,8 +106,8 @@ def check_method(name: str) -> tuple[list[Check], str]:
     """The checks of one registered method. Its code runs only in sealed processes."""
     from w2s_bench.registry import METHODS, load_ladder, method_ref
     from w2s_bench.scoring import score_cell
-    from w2s_bench.stages import Cache, MethodError
     from w2s_bench.specs import SpecError
+    from w2s_bench.stages import Cache, MethodError
     from w2s_bench.tasks import limit_splits, load_splits, load_task
 
     checks: list[Check] = []

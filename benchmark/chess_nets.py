@@ -167,7 +167,7 @@ class Maia3:
         return {legal[i].uci(): float(p[i]) for i in order}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_maia3(threads: int | None = 1) -> Maia3:
     return Maia3(threads)
 

@@ -64,12 +64,12 @@ class FeatureBank:
         self.tables[key] = ({**index, **{texts[i]: len(old) + k for k, i in enumerate(rows)}},
                             np.concatenate([old, features[rows]]))
 
-    def update(self, other: "FeatureBank") -> None:
+    def update(self, other: FeatureBank) -> None:
         """Add every feature row of `other`."""
         for key, (index, matrix) in other.tables.items():
             self._add(key, list(index), matrix[list(index.values())])
 
-    def subset(self, rungs, texts) -> "FeatureBank":
+    def subset(self, rungs, texts) -> FeatureBank:
         """A bank of only these rungs' features of only these texts (what a method may see)."""
         out, wanted = FeatureBank(), flat(texts)
         for rung in rungs:

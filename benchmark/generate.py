@@ -123,7 +123,7 @@ class GenerativeLM:
         save_trained(self.model, Path(folder) / "weights.safetensors")
 
     @classmethod
-    def load(cls, folder: Path, rung: RungSpec) -> "GenerativeLM":
+    def load(cls, folder: Path, rung: RungSpec) -> GenerativeLM:
         return cls(load_trained_state(_build(rung), rung, Path(folder) / "weights.safetensors"), rung)
 
 

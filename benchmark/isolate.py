@@ -460,7 +460,7 @@ def bwrap_argv(visible, writable, hidden, chdir: str = "/", mounts=(), caps=()) 
     return argv + ["--chdir", chdir, "--"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bwrap_runs() -> str | None:
     """None where bubblewrap can make its namespaces here, else why not."""
     if shutil.which("bwrap") is None:
@@ -659,7 +659,7 @@ class _Workers:
     def __init__(self, size: int = 3):
         self.size, self.pid, self.zygotes, self.failed = size, os.getpid(), {}, None
 
-    def get(self, job: dict, hidden, rungs) -> "zygote.Zygote | None":
+    def get(self, job: dict, hidden, rungs) -> zygote.Zygote | None:
         """The zygote for `job`'s sandbox, started if need be; None where one cannot start here
         (said once on stderr; the job then gets a fresh interpreter)."""
         if os.getpid() != self.pid:  # a forked orchestrator: the zygotes are its parent's
@@ -782,4 +782,4 @@ def _move_entries(src: Path, dst: Path) -> None:
                 shutil.copy2(entry.path, dst / entry.name, follow_symlinks=False)
             else:
                 raise IsolatedFailure(f"it left {entry.name} in its stage folder, which is not a regular "
-                                      f"file or folder; a stage folder may hold only those", None, None)
+                                      f"file or folder; a stage folder may hold only those", None, None) from None

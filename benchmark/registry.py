@@ -11,8 +11,7 @@ from pathlib import Path
 
 # what a method's code is (its files, found without importing it): shared with the sandbox,
 # which shows a method's process these files and no other method's
-from w2s_bench.isolate import (import_targets, imported_modules, method_unit, module_of,  # noqa: F401
-                               source_files, unit_location)
+from w2s_bench.isolate import import_targets, imported_modules, method_unit, module_of, source_files, unit_location  # noqa: F401
 from w2s_bench.specs import LadderSpec, SpecError, SuiteSpec, load_toml
 
 # method name -> "module:Class". Adding a method is one file in methods/ plus one line here.
@@ -182,10 +181,10 @@ def default_hidden() -> list[Path]:
     """What a method's process may not read even where no task is named (its describe job):
     the stage cache, the assets (task datasets among the model weights) and wheels, the task
     specs and data, the leaderboard, and the hub's and `datasets`' caches of datasets."""
-    import w2s_bench.leaderboard
-    import w2s_bench.tasks
     from huggingface_hub.constants import HF_HOME, HF_HUB_CACHE
 
+    import w2s_bench.leaderboard
+    import w2s_bench.tasks
     from w2s_bench.assets import home
     hub = Path(HF_HUB_CACHE)
     return [home() / "cache", home() / "assets", home() / "wheels", Path(w2s_bench.tasks.__file__).parent,

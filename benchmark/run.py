@@ -194,7 +194,7 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
         protocol=suite_spec.protocol, ceiling=ceiling, seeds=seeds, pairs=pairs, limit=limit, tasks=task_info,
         cells=cells, summary=summary, environment=environment,
         wall_time_s=round(time.time() - t0, 1),
-        created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     out = Path(out or Path("w2s-results") / (f"{suite_spec.name}_{ladder_spec.name}_{method}"
                                               + ("_generative-ceiling" if ceiling == "generative" else "")))
     write_results(out, result, per_pair, pd.concat(pred_frames, ignore_index=True))

@@ -10,7 +10,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
@@ -104,7 +104,7 @@ class FileSource(Frozen):
     format: Literal["puzzles.jsonl.gz"] = "puzzles.jsonl.gz"
 
 
-Source = Annotated[Union[WheelSource, SdistSource, HubSource, FileSource], Field(discriminator="type")]
+Source = Annotated[WheelSource | SdistSource | HubSource | FileSource, Field(discriminator="type")]
 
 
 # ---- tasks ----------------------------------------------------------------------------------

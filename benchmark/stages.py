@@ -258,7 +258,7 @@ def frozen_features(cache, wanted, splits: dict, meta) -> None:
             desc = f"features {meta['task']} {'+'.join(r.name for r in family)} {name}"
             computed.update(encode_frozen_family(family, texts, desc=desc))
         for r in rungs:
-            def make(tmp, r=r):
+            def make(tmp, r=r, texts=texts, computed=computed):
                 np.save(tmp / "features.npy", computed[r.name] if r.name in computed else
                         encode_frozen_family([r], texts)[r.name])
             folder = cache.get_or_make("frozen_features", keys[r.name], make,

@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from w2s_bench.models import (apply_init, base_parameters, build_classifier, load_tokenizer,
-                              load_trained, save_trained)
+from w2s_bench.models import apply_init, base_parameters, build_classifier, load_tokenizer, load_trained, save_trained
 from w2s_bench.specs import RungSpec
 
 
@@ -308,7 +307,7 @@ class TrainedClassifier:
                 save_file(kept, str(Path(folder) / "init.safetensors"))
 
     @classmethod
-    def load(cls, folder: Path, rung: RungSpec) -> "TrainedClassifier":
+    def load(cls, folder: Path, rung: RungSpec) -> TrainedClassifier:
         folder = Path(folder)
         return cls(load_trained(rung, folder / "weights.safetensors", folder / "init.safetensors"), rung)
 

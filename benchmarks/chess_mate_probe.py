@@ -22,7 +22,7 @@ import chess.engine
 import numpy as np
 
 from w2s_bench.assets import asset_path
-from w2s_bench.chess_nets import ASSET, lc0_command, load_maia3, maia3_move_index
+from w2s_bench.chess_nets import lc0_command, load_maia3, maia3_move_index
 
 
 def positions(n: int, seed: int):

@@ -52,7 +52,9 @@ def _data(suite_name: str, task_name: str, rung_name: str, split: str):
     if split == "weak_train":
         splits = {**splits, "weak_train": weak_subset(splits["weak_train"], suite.protocol.weak_train_size)}
     frozen_features(Cache(home() / "cache"), [(rung, (split, "val"))], splits, {"task": task_name})
-    gold = lambda rows: np.array([float(r["label"]) for r in rows])
+
+    def gold(rows):
+        return np.array([float(r["label"]) for r in rows])
     train = Labeled(_texts(splits[split]), gold(splits[split]))
     val = Labeled(_texts(splits["val"]), gold(splits["val"]))
     return rung, train, val, BANK
@@ -126,7 +128,7 @@ def main(argv=None) -> int:
     shared(rung, train, val, args.seed)  # warm-up: imports, first-call costs
     bare(rung, x, y, args.seed)
     rows = []
-    for r in range(args.repeats):
+    for _ in range(args.repeats):
         ts, _ = shared(rung, train, val, args.seed)
         tb, _ = bare(rung, x, y, args.seed)
         t1, _ = bare(rung, x, y, args.seed, threads=1)

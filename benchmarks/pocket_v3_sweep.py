@@ -67,7 +67,6 @@ def rung_table(tasks, seeds, cache) -> list[str]:
     """Each rung's head trained on gold for each number of epochs, scored on gold val: the rule
     that sets a rung's epochs in the ladder (the best val accuracy, mean over tasks and seeds)."""
     from w2s_bench.registry import load_ladder
-    from w2s_bench.specs import SPLITS
     from w2s_bench.stages import Cache, _frozen_features, _gold, _texts
     from w2s_bench.tasks import load_splits, load_task
     from w2s_bench.train import Labeled, fit

@@ -56,14 +56,12 @@ def near_duplicate_share(splits, threshold: float = 0.9) -> float:
 
 
 def ladder_table(tasks, seeds, cache) -> list[str]:
-    from w2s_bench.registry import load_ladder
-    from w2s_bench.specs import SPLITS
-    from w2s_bench.stages import Cache, _gold, _texts, frozen_features
-    from w2s_bench.tasks import load_splits, load_task
-    from w2s_bench.train import Labeled, fit
     from w2s_bench.features import rung_key
-    from w2s_bench.stages import MARKER, key_of
+    from w2s_bench.registry import load_ladder
+    from w2s_bench.stages import MARKER, Cache, _gold, _texts, frozen_features, key_of
+    from w2s_bench.tasks import load_splits, load_task
     from w2s_bench.tasks.builders import split_hash
+    from w2s_bench.train import Labeled, fit
     ladder, cache = load_ladder(LADDER), Cache(cache)
     names = [r.name for r in ladder.rungs]
     first = ladder.rungs[0]

@@ -33,7 +33,7 @@ def main():
     for task in args.tasks.split(","):
         splits = load_splits(load_task(task))
 
-        def labeled(s):
+        def labeled(s, splits=splits):
             return Labeled(tuple(r["text"] for r in splits[s]),
                            np.array([r["label"] for r in splits[s]], dtype=float))
         for name in args.rungs.split(","):

@@ -271,6 +271,7 @@ def our_classifier(cfg, rung, pad_id: int, dev, checkpointing: bool = False):
     frozen embeddings, peft LoRA; then the fp32 head), with random weights from `cfg` instead of
     pretrained ones."""
     from transformers import AutoModel
+
     from w2s_bench.models import DTYPES, Classifier, adapt_backbone
     torch.manual_seed(0)
     with dev:

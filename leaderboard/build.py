@@ -11,8 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from w2s_bench.leaderboard import site
-from w2s_bench.leaderboard.board import (BASELINE, PLOT_DIR, board_frame, by_status, load_entries, num,
-                                         suite_status, weak_and_ceiling)
+from w2s_bench.leaderboard.board import (
+    BASELINE,
+    PLOT_DIR,
+    board_frame,
+    by_status,
+    load_entries,
+    num,
+    suite_status,
+    weak_and_ceiling,
+)
 from w2s_bench.leaderboard.entry import LeaderboardError, identity
 from w2s_bench.leaderboard.plot import pairs_of, plot_board
 from w2s_bench.trend import has_trend

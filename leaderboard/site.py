@@ -25,8 +25,16 @@ import tomllib
 from pathlib import Path
 
 from w2s_bench.catalog import source_text
-from w2s_bench.leaderboard.board import (BASELINE, PLOT_DIR, board_frame, by_status, load_entries, num,
-                                         suite_status, weak_and_ceiling)
+from w2s_bench.leaderboard.board import (
+    BASELINE,
+    PLOT_DIR,
+    board_frame,
+    by_status,
+    load_entries,
+    num,
+    suite_status,
+    weak_and_ceiling,
+)
 from w2s_bench.leaderboard.entry import LeaderboardError
 from w2s_bench.leaderboard.plot import pairs_of, task_plot
 from w2s_bench.trend import has_trend

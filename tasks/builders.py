@@ -19,7 +19,6 @@ from collections import defaultdict
 from w2s_bench.assets import asset_path
 from w2s_bench.specs import SPLITS, FileSource, HubSource, SdistSource, SpecError, TaskSpec, WheelSource
 
-
 # ---- reading sources ------------------------------------------------------------------------
 
 def _read_file(path, fmt: str, encoding: str | None) -> list[dict]:
@@ -60,8 +59,9 @@ def _source_rows(spec: TaskSpec) -> list[dict]:
             rows += _read_file(asset_path(src.package, p), src.format, encoding)
         return rows
     if isinstance(src, FileSource):
-        from w2s_bench.tasks.chess_puzzles import load_puzzles
         from pathlib import Path
+
+        from w2s_bench.tasks.chess_puzzles import load_puzzles
         return load_puzzles(Path(__file__).parent / src.path, src.sha256)
     if isinstance(src, HubSource):
         import datasets

@@ -3,8 +3,7 @@ import random
 
 import pytest
 
-from w2s_bench.audit import (answer_delimiters, answer_segment, audit_rows, audit_task,
-                             format_features)
+from w2s_bench.audit import answer_delimiters, answer_segment, audit_rows, audit_task, format_features
 from w2s_bench.cli import main
 from w2s_bench.registry import load_suite
 from w2s_bench.tasks import load_task

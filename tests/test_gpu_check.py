@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from w2s_bench.registry import load_ladder
 from w2s_bench.train import Labeled, Optimizer, device, fit
 
@@ -54,6 +55,7 @@ def test_bf16_rung_keeps_an_fp32_head_and_uses_sdpa():
 
 def test_packer_makes_a_small_home_that_the_pocket_suite_reads(tmp_path, monkeypatch):
     from safetensors import safe_open
+
     from w2s_bench.assets import asset_path
     from w2s_bench.models import build_classifier
     from w2s_bench.tasks import load_splits, load_task

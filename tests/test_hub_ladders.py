@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
+
 from w2s_bench.models import backbone_base, build_classifier, load_tokenizer
 from w2s_bench.registry import load_ladder
 from w2s_bench.specs import HubSource, SpecError

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from adversary import SPAWN_CODE, FramePeeker, _labels_in_frames
 
 from w2s_bench import isolate
 from w2s_bench.registry import load_ladder, method_ref
 from w2s_bench.stages import Cache, MethodError, gold_paths, run_cell
 from w2s_bench.tasks import limit_splits, load_splits, load_task
-
-from adversary import SPAWN_CODE, FramePeeker, _labels_in_frames
 
 TASK = "rotten_tomatoes"
 # every isolation this host can run; where bubblewrap cannot, it is skipped with the reason

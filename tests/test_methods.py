@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from w2s_bench.api import Labeled, WeakLabels
 from w2s_bench.methods.bootstrap import Bootstrap
@@ -173,7 +174,7 @@ def test_every_method_is_registered_with_a_frozen_config():
     for name in METHODS:
         cls = get_method(name)
         assert cls.name == name
-        with pytest.raises(Exception):
+        with pytest.raises(ValidationError):
             cls.Config(not_a_field=1)
 
 

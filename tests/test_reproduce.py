@@ -117,8 +117,9 @@ def test_reproduce_refuses_to_run_without_bubblewrap(honest, monkeypatch):
 def test_a_memorizer_reproduces_but_fails_the_canary(tmp_path, monkeypatch):
     """tests/memorizer.py ships the test labels (from the public corpus) in its config: student
     accuracy 1.000, predictions that reproduce exactly; edited test texts give it away."""
-    from w2s_bench import registry
     from memorizer import table_for
+
+    from w2s_bench import registry
     (tmp_path / "mod").mkdir()  # (a folder holding no hidden path: the cache is a sibling)
     (tmp_path / "mod" / "memo_sst2.py").write_text(  # the table as a constant of the submitted method
         "from memorizer import Memorizer\n\n\nclass Memo(Memorizer):\n    class Config(Memorizer.Config):\n"

@@ -98,7 +98,7 @@ def test_hub_source_loads_a_local_folder_in_the_hub_layout(tmp_path):
 def test_pairwise_rm_proxy_is_balanced_grouped_and_frozen():
     spec = load_task("piqa_pref")
     splits = load_splits(spec)  # checks the frozen hashes
-    for name, rows in splits.items():
+    for rows in splits.values():
         assert all(isinstance(r["text"], list) and len(r["text"]) == 2 for r in rows)
         assert sum(r["label"] for r in rows) * 2 == len(rows)  # correct one first half the time
     groups = [{r["group"] for r in rows} for rows in splits.values()]
@@ -112,6 +112,7 @@ def test_hh_rlhf_pairwise_on_a_local_parquet_in_the_hub_schema(tmp_path):
     """Paper tier: Anthropic/hh-rlhf posed pairwise (shared prompt split off), loaded through the
     hub path from a local folder in the same layout and schema (chosen, rejected)."""
     import pandas as pd
+
     from w2s_bench.registry import load_ladder
     from w2s_bench.stages import _texts
     (tmp_path / "data").mkdir()
