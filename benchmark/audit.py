@@ -31,6 +31,7 @@ position alone, which a format model cannot beat but which is a leak all the sam
 Statistical note: the test splits hold 250-1000 examples, so one binomial standard error of a
 chance-level accuracy is 1.6-3.2 points; the table prints it next to each accuracy.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,9 @@ def _le(a: float, b: float) -> bool:  # a <= b, where 0.53 - 0.5 counts as 0.03
     return round(a, 9) <= round(b, 9)
 
 
-def audit_rows(name: str, train: list[dict], test: list[dict], template: str | None = None,
-               tolerance: float = TOLERANCE) -> dict:
+def audit_rows(
+    name: str, train: list[dict], test: list[dict], template: str | None = None, tolerance: float = TOLERANCE
+) -> dict:
     """Fit the format-only classifiers on `train`, score them on `test`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -58,8 +60,10 @@ def audit_rows(name: str, train: list[dict], test: list[dict], template: str | N
     pairwise = not isinstance(train[0]["text"], str)
     X, Xt = (format_features([r["text"] for r in rows], template) for rows in (train, test))
     y, yt = (np.array([r["label"] for r in rows]) for rows in (train, test))
-    models = {"logreg": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
-              "tree": DecisionTreeClassifier(max_depth=3, random_state=0)}
+    models = {
+        "logreg": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+        "tree": DecisionTreeClassifier(max_depth=3, random_state=0),
+    }
     chance = float(max(yt.mean(), 1 - yt.mean()))
     if len(set(y)) < 2:  # one label only (e.g. "a is always correct"): predict it
         accs, best, top = {"constant": float((yt == y[0]).mean())}, "constant", ["label prior"]
@@ -67,31 +71,57 @@ def audit_rows(name: str, train: list[dict], test: list[dict], template: str | N
         accs = {k: float((m.fit(X, y).predict(Xt) == yt).mean()) for k, m in models.items()}
         best = max(accs, key=accs.get)
         names = feature_names(template, pairwise)
-        weights = (np.abs(models["logreg"][-1].coef_[0]) if best == "logreg"
-                   else models["tree"].feature_importances_)
+        weights = np.abs(models["logreg"][-1].coef_[0]) if best == "logreg" else models["tree"].feature_importances_
         top = [names[i] for i in np.argsort(-weights)[:3] if weights[i] > 0]
     acc = accs[best]
-    return {"task": name, "kind": "pairwise" if pairwise else "binary", "n_train": len(train),
-            "n_test": len(test), "accuracy": acc, "chance": chance,
-            "se": math.sqrt(chance * (1 - chance) / len(test)), "model": best,
-            "accuracies": accs, "top_features": top,
-            "within": _le(abs(acc - chance), tolerance) and _le(chance - 0.5, tolerance)}
+    return {
+        "task": name,
+        "kind": "pairwise" if pairwise else "binary",
+        "n_train": len(train),
+        "n_test": len(test),
+        "accuracy": acc,
+        "chance": chance,
+        "se": math.sqrt(chance * (1 - chance) / len(test)),
+        "model": best,
+        "accuracies": accs,
+        "top_features": top,
+        "within": _le(abs(acc - chance), tolerance) and _le(chance - 0.5, tolerance),
+    }
 
 
 def audit_task(spec, tolerance: float = TOLERANCE) -> dict:
     """Audit one task spec: train on weak_train + student_train, evaluate on test. A spec whose
     split hashes are not frozen yet is audited unverified (audit before you freeze)."""
     from w2s_bench.tasks import frozen_split_hashes, load_splits
+
     splits = load_splits(spec, verify=bool(frozen_split_hashes(spec)[0]))  # the spec's or the lock's
-    return audit_rows(spec.name, splits["weak_train"] + splits["student_train"], splits["test"],
-                      template=getattr(getattr(spec, "format", None), "template", None),
-                      tolerance=tolerance)
+    return audit_rows(
+        spec.name,
+        splits["weak_train"] + splits["student_train"],
+        splits["test"],
+        template=getattr(getattr(spec, "format", None), "template", None),
+        tolerance=tolerance,
+    )
 
 
 def table(results: list[dict]) -> str:
     from tabulate import tabulate
-    rows = [[r["task"], r["kind"], f"{r['accuracy']:.3f} ± {r['se']:.3f}", f"{r['chance']:.3f}",
-             r["model"], ", ".join(r["top_features"]), "yes" if r["within"] else "**NO**"]
-            for r in results]
-    return tabulate(rows, headers=["task", "kind", "accuracy ± SE", "chance", "best model",
-                                   "top features", "within"], tablefmt="github", disable_numparse=True)
+
+    rows = [
+        [
+            r["task"],
+            r["kind"],
+            f"{r['accuracy']:.3f} ± {r['se']:.3f}",
+            f"{r['chance']:.3f}",
+            r["model"],
+            ", ".join(r["top_features"]),
+            "yes" if r["within"] else "**NO**",
+        ]
+        for r in results
+    ]
+    return tabulate(
+        rows,
+        headers=["task", "kind", "accuracy ± SE", "chance", "best model", "top features", "within"],
+        tablefmt="github",
+        disable_numparse=True,
+    )

@@ -17,6 +17,7 @@ scikit-learn and numpy versions. A task whose source cannot be read here (a hub 
 "source unavailable" in the audit column; on a host with the hub, its first listing downloads it,
 as `w2s-bench audit` would. `--no-audit` skips the audit column.
 """
+
 from __future__ import annotations
 
 import ast
@@ -54,19 +55,28 @@ def _suites_by_task() -> dict[str, list[str]]:
 
 # ---- the audit column, cached -----------------------------------------------------------------
 
+
 def _audit_key(spec) -> str:
     from importlib.metadata import version
 
     from w2s_bench import audit, textformat
     from w2s_bench.tasks import frozen_split_hashes
-    code = {m.__name__: hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest()
-            for m in (audit, textformat)}
-    return spec_hash({"spec": spec.model_dump(), "splits": frozen_split_hashes(spec)[0], "code": code,
-                      "sklearn": version("scikit-learn"), "numpy": version("numpy")})
+
+    code = {m.__name__: hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in (audit, textformat)}
+    return spec_hash(
+        {
+            "spec": spec.model_dump(),
+            "splits": frozen_split_hashes(spec)[0],
+            "code": code,
+            "sklearn": version("scikit-learn"),
+            "numpy": version("numpy"),
+        }
+    )
 
 
 def cache_dir() -> Path:
     from w2s_bench.assets import home
+
     return home() / "catalog" / "audit"
 
 
@@ -74,6 +84,7 @@ def audit_result(spec) -> dict:
     """{"status": "within" | "LEAK" | "generative" | "unavailable", ...the audit's numbers}."""
     from w2s_bench.audit import audit_task
     from w2s_bench.tasks import write_json
+
     if spec.kind == "generative":
         return {"status": "generative"}
     cache = cache_dir() / f"{spec.name}-{_audit_key(spec)[:16]}.json"
@@ -83,8 +94,10 @@ def audit_result(spec) -> dict:
         r = audit_task(spec)
     except OSError as e:  # a hub task on an offline host: not cached, it may be there next time
         return {"status": "unavailable", "error": str(e).splitlines()[0][:200]}
-    out = {"status": "within" if r["within"] else "LEAK",
-           **{k: r[k] for k in ("accuracy", "chance", "se", "model", "top_features")}}
+    out = {
+        "status": "within" if r["within"] else "LEAK",
+        **{k: r[k] for k in ("accuracy", "chance", "se", "model", "top_features")},
+    }
     write_json(out, cache)
     return out
 
@@ -99,17 +112,26 @@ def audit_text(a: dict | None) -> str:
 
 # ---- rows ---------------------------------------------------------------------------------------
 
+
 def task_rows(audit: bool = True) -> list[dict]:
     from w2s_bench.tasks import load_task, task_names
+
     suites = _suites_by_task()
     rows = []
     for name in task_names():
         spec = load_task(name)
-        rows.append({"name": name, "kind": spec.kind, "source": source_text(spec.source),
-                     "splits": {k: spec.splits.sizes.get(k) for k in SPLITS},
-                     "suites": suites.get(name, []),
-                     "audit": audit_result(spec) if audit else None,
-                     "description": spec.description, **provenance(spec)})
+        rows.append(
+            {
+                "name": name,
+                "kind": spec.kind,
+                "source": source_text(spec.source),
+                "splits": {k: spec.splits.sizes.get(k) for k in SPLITS},
+                "suites": suites.get(name, []),
+                "audit": audit_result(spec) if audit else None,
+                "description": spec.description,
+                **provenance(spec),
+            }
+        )
     return rows
 
 
@@ -128,18 +150,21 @@ def docstring_line(module: str) -> str:
     doc = ast.get_docstring(ast.parse(path.read_text(), str(path))) or ""
     line = " ".join(doc.split("\n\n")[0].split())
     stem = module.rpartition(".")[2]
-    return line[len(stem) + 1:].strip() if line.startswith(f"{stem}:") else line
+    return line[len(stem) + 1 :].strip() if line.startswith(f"{stem}:") else line
 
 
 def method_rows() -> list[dict]:
-    return [{"name": n, "path": registry.METHODS[n],
-             "description": docstring_line(registry.METHODS[n].partition(":")[0])}
-            for n in registry.method_names()]
+    return [
+        {"name": n, "path": registry.METHODS[n], "description": docstring_line(registry.METHODS[n].partition(":")[0])}
+        for n in registry.method_names()
+    ]
 
 
 def ladder_rows() -> list[dict]:
-    return [{"name": n, "description": (s := registry.load_ladder(n)).description,
-             "rungs": [r.name for r in s.rungs]} for n in registry.ladder_names()]
+    return [
+        {"name": n, "description": (s := registry.load_ladder(n)).description, "rungs": [r.name for r in s.rungs]}
+        for n in registry.ladder_names()
+    ]
 
 
 STATE_ORDER = {"default": 0, "live": 1, "retired": 2}
@@ -147,32 +172,70 @@ STATE_ORDER = {"default": 0, "live": 1, "retired": 2}
 
 def suite_rows() -> list[dict]:
     """Every suite, the default first and retired ones last."""
-    out = [{"name": n, "status": (s := registry.load_suite(n)).status.state, "reason": s.status.reason,
-            "description": s.description, "ladder": s.ladder, "tasks": s.tasks} for n in registry.suite_names()]
+    out = [
+        {
+            "name": n,
+            "status": (s := registry.load_suite(n)).status.state,
+            "reason": s.status.reason,
+            "description": s.description,
+            "ladder": s.ladder,
+            "tasks": s.tasks,
+        }
+        for n in registry.suite_names()
+    ]
     return sorted(out, key=lambda r: STATE_ORDER[r["status"]])
 
 
 def rows(what: str, audit: bool = True) -> list[dict]:
-    return {"tasks": lambda: task_rows(audit), "methods": method_rows,
-            "ladders": ladder_rows, "suites": suite_rows}[what]()
+    return {"tasks": lambda: task_rows(audit), "methods": method_rows, "ladders": ladder_rows, "suites": suite_rows}[
+        what
+    ]()
 
 
 def table(what: str, items: list[dict]) -> str:
     from tabulate import tabulate
+
     if what == "tasks":
-        headers = ["task", "kind", "source", "splits (weak/student/val/test)", "suites", "audit",
-                   "description", "licence", "superseded by"]
-        body = [[r["name"], r["kind"], r["source"], "/".join(str(v) for v in r["splits"].values()),
-                 ", ".join(r["suites"]), audit_text(r["audit"]), r["description"], r["licence"] or "",
-                 r["superseded_by"] or ""] for r in items]
+        headers = [
+            "task",
+            "kind",
+            "source",
+            "splits (weak/student/val/test)",
+            "suites",
+            "audit",
+            "description",
+            "licence",
+            "superseded by",
+        ]
+        body = [
+            [
+                r["name"],
+                r["kind"],
+                r["source"],
+                "/".join(str(v) for v in r["splits"].values()),
+                ", ".join(r["suites"]),
+                audit_text(r["audit"]),
+                r["description"],
+                r["licence"] or "",
+                r["superseded_by"] or "",
+            ]
+            for r in items
+        ]
         if items and items[0]["audit"] is None:
             headers, body = headers[:5] + headers[6:], [b[:5] + b[6:] for b in body]
     elif what == "methods":
         headers, body = ["method", "description"], [[r["name"], r["description"]] for r in items]
     elif what == "suites":
         headers = ["suite", "status", "description", "tasks"]
-        body = [[r["name"], r["status"] + (f": {r['reason']}" if r["reason"] else ""), r["description"],
-                 ", ".join(r["tasks"])] for r in items]
+        body = [
+            [
+                r["name"],
+                r["status"] + (f": {r['reason']}" if r["reason"] else ""),
+                r["description"],
+                ", ".join(r["tasks"]),
+            ]
+            for r in items
+        ]
     else:
         extra = "rungs" if what == "ladders" else "tasks"
         headers = [what[:-1], "description", extra]

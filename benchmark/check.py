@@ -11,6 +11,7 @@ ladder's smallest rungs (L1 -> L3, so bootstrap has an intermediate rung) and ch
 
 The report is what a contributor pastes into the pull request that adds the method.
 """
+
 from __future__ import annotations
 
 import ast
@@ -40,6 +41,7 @@ def harness_imports(method_path: str) -> list[str]:
 
     def allowed(n: str) -> bool:
         return n.startswith(ALLOWED_PREFIXES)
+
     found = []
     for key, path in source_files(method_path.partition(":")[0]).items():
         module = module_of(key)
@@ -64,25 +66,42 @@ def files_section(method_path: str) -> list[str]:
     binary ones with their declared reason (or marked, where none is declared)."""
     from w2s_bench.registry import BINARY_FILES, method_files
     from w2s_bench.specs import SpecError
+
     try:
         files = method_files(method_path.partition(":")[0])
     except SpecError as e:
         return ["", f"Files: {e}"]
-    lines = ["", "Files (all in its code sha256; a binary file needs its reason in the folder's "
-             f"`__init__.py`: `{BINARY_FILES} = {{'path': 'reason'}}`):", "",
-             "| file | size | kind |", "| --- | --- | --- |"]
-    lines += [f"| `{f.key}` | {f.size} B | "
-              + ("text" if not f.binary else f"binary: {f.reason}" if f.reason is not None
-                 else "**binary, no declared reason**") + " |" for f in files]
+    lines = [
+        "",
+        "Files (all in its code sha256; a binary file needs its reason in the folder's "
+        f"`__init__.py`: `{BINARY_FILES} = {{'path': 'reason'}}`):",
+        "",
+        "| file | size | kind |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| `{f.key}` | {f.size} B | "
+        + (
+            "text"
+            if not f.binary
+            else f"binary: {f.reason}"
+            if f.reason is not None
+            else "**binary, no declared reason**"
+        )
+        + " |"
+        for f in files
+    ]
     return lines
 
 
 def _student_run(cache, task, splits, ladder, method):
     from w2s_bench.stages import run_cell
+
     for stage in ("student", "student_pred"):  # retrain the student, keep weak/ceiling
         shutil.rmtree(cache.root / stage, ignore_errors=True)
-    return run_cell(cache, task, splits, ladder, ladder.rung(PAIR[0]), ladder.rung(PAIR[1]), SEED,
-                    method, features=False)
+    return run_cell(
+        cache, task, splits, ladder, ladder.rung(PAIR[0]), ladder.rung(PAIR[1]), SEED, method, features=False
+    )
 
 
 def beats_ceiling_check(name: str, root: Path | None = None) -> Check:
@@ -90,16 +109,21 @@ def beats_ceiling_check(name: str, root: Path | None = None) -> Check:
     more than its CI, on a task or the suite mean (leaderboard/board.py flags the same)."""
     from w2s_bench.leaderboard.board import board_frame, load_entries
     from w2s_bench.leaderboard.entry import default_root
+
     root = Path(root) if root else default_root()
     entries = [(f, r) for f, r in load_entries(root) if r.method == name] if (root / "entries").is_dir() else []
     if not entries:
         return Check("student never beats its ceiling beyond the CI", True, "no board entry yet")
     df = board_frame(entries)
     flagged = sorted(set(df[df.flag != ""].entry))
-    return Check("student never beats its ceiling beyond the CI", not flagged,
-                 f"{len(entries)} board entr{'y' if len(entries) == 1 else 'ies'}, none with PGR > 1 beyond its CI"
-                 if not flagged else f"{', '.join(flagged)}: PGR above 1 beyond its CI, a student better "
-                 f"than the strong model trained on gold; a weak-to-strong method cannot do that honestly")
+    return Check(
+        "student never beats its ceiling beyond the CI",
+        not flagged,
+        f"{len(entries)} board entr{'y' if len(entries) == 1 else 'ies'}, none with PGR > 1 beyond its CI"
+        if not flagged
+        else f"{', '.join(flagged)}: PGR above 1 beyond its CI, a student better "
+        f"than the strong model trained on gold; a weak-to-strong method cannot do that honestly",
+    )
 
 
 def check_method(name: str) -> tuple[list[Check], str]:
@@ -112,14 +136,24 @@ def check_method(name: str) -> tuple[list[Check], str]:
 
     checks: list[Check] = []
     bad = harness_imports(METHODS[name]) if name in METHODS else []
-    checks.append(Check("imports only the method API", not bad,
-                        "w2s_bench.api (+ other methods)" if not bad else
-                        f"imports {', '.join(bad)}: a method may import only w2s_bench.api"))
+    checks.append(
+        Check(
+            "imports only the method API",
+            not bad,
+            "w2s_bench.api (+ other methods)"
+            if not bad
+            else f"imports {', '.join(bad)}: a method may import only w2s_bench.api",
+        )
+    )
     try:
         method, again = method_ref(name), method_ref(name)  # (the second: read from the first)
-        checks.append(Check("config frozen, strict and hashed", method.config_sha256 == again.config_sha256,
-                            f"sha256 {method.config_sha256[:16]}… {method.config}; code sha256 "
-                            f"{method.code_sha256[:16]}…"))
+        checks.append(
+            Check(
+                "config frozen, strict and hashed",
+                method.config_sha256 == again.config_sha256,
+                f"sha256 {method.config_sha256[:16]}… {method.config}; code sha256 {method.code_sha256[:16]}…",
+            )
+        )
     except SpecError as e:  # the config failed to build (in the sealed process)
         checks.append(Check("config frozen, strict and hashed", False, str(e)))
         return checks, ""
@@ -135,42 +169,59 @@ def check_method(name: str) -> tuple[list[Check], str]:
             first = _student_run(cache, task, splits, ladder, method)
         except MethodError as e:
             gold_read = "tried to" in str(e) or "may not" in str(e)
-            checks.append(Check("trains and predicts every test example", gold_read, str(e)
-                                if not gold_read else "(not reached)"))
-            checks.append(Check("never reads gold labels", not gold_read, str(e) if gold_read else
-                                "(not reached)"))
+            checks.append(
+                Check("trains and predicts every test example", gold_read, str(e) if not gold_read else "(not reached)")
+            )
+            checks.append(Check("never reads gold labels", not gold_read, str(e) if gold_read else "(not reached)"))
             return checks, ""
         p = first.student
-        checks.append(Check("trains and predicts every test example", True,
-                            f"{len(p)} probabilities in [{p.min():.3f}, {p.max():.3f}]"))
+        checks.append(
+            Check(
+                "trains and predicts every test example",
+                True,
+                f"{len(p)} probabilities in [{p.min():.3f}, {p.max():.3f}]",
+            )
+        )
         second = _student_run(cache, task, splits, ladder, method)
         diff = float(np.max(np.abs(second.student - p)))
-        checks.append(Check("deterministic for a seed", diff == 0.0,
-                            "two trainings, identical predictions" if diff == 0.0 else
-                            f"two trainings with seed {SEED} differ by up to {diff:.2e}: seed every "
-                            f"random choice from ctx.seed"))
-        checks.append(Check("never reads gold labels", True,
-                            "ran sealed: no gold in its process, no blocked read attempted"))
+        checks.append(
+            Check(
+                "deterministic for a seed",
+                diff == 0.0,
+                "two trainings, identical predictions"
+                if diff == 0.0
+                else f"two trainings with seed {SEED} differ by up to {diff:.2e}: seed every "
+                f"random choice from ctx.seed",
+            )
+        )
+        checks.append(
+            Check("never reads gold labels", True, "ran sealed: no gold in its process, no blocked read attempted")
+        )
         scored = score_cell(gold, first.weak, first.ceiling, p, 1.0)
     checks.append(beats_ceiling_check(name))
-    context = (f"{TASK}, {LIMIT} examples per split, pair {PAIR[0]} -> {PAIR[1]}, seed {SEED}: "
-               f"weak acc {scored['weak']['accuracy']:.3f}, ceiling acc {scored['ceiling']['accuracy']:.3f}, "
-               f"student acc {scored['student']['accuracy']:.3f} (a smoke run: numbers mean nothing); "
-               f"{time.time() - t0:.0f} s")
+    context = (
+        f"{TASK}, {LIMIT} examples per split, pair {PAIR[0]} -> {PAIR[1]}, seed {SEED}: "
+        f"weak acc {scored['weak']['accuracy']:.3f}, ceiling acc {scored['ceiling']['accuracy']:.3f}, "
+        f"student acc {scored['student']['accuracy']:.3f} (a smoke run: numbers mean nothing); "
+        f"{time.time() - t0:.0f} s"
+    )
     return checks, context
 
 
 def report(name: str, checks: list[Check], context: str) -> str:
-    lines = [f"### `w2s-bench check-method {name}`", "", "| check | result | detail |",
-             "| --- | --- | --- |"]
-    lines += [f"| {c.name} | {'ok' if c.ok else '**FAIL**'} | {c.detail.replace('|', '/')} |"
-              for c in checks]
+    lines = [f"### `w2s-bench check-method {name}`", "", "| check | result | detail |", "| --- | --- | --- |"]
+    lines += [f"| {c.name} | {'ok' if c.ok else '**FAIL**'} | {c.detail.replace('|', '/')} |" for c in checks]
     if context:
         lines += ["", context]
     from w2s_bench.registry import METHODS
+
     if name in METHODS:
         lines += files_section(METHODS[name])
     passed = all(c.ok for c in checks)
-    lines += ["", "All checks passed." if passed else
-              f"Failed: {', '.join(c.name for c in checks if not c.ok)} (method {name!r})."]
+    lines += [
+        "",
+        "All checks passed."
+        if passed
+        else f"Failed: {', '.join(c.name for c in checks if not c.ok)} (method {name!r}).",
+    ]
     return "\n".join(lines)

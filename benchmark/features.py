@@ -12,6 +12,7 @@ a trained head predicts on any text, only more slowly.
 What a frozen rung cannot do: change its backbone (unsupervised LM fine-tuning, `init` weights):
 `no_backbone_training` says so in one message.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,16 +27,24 @@ class FrozenRungError(ValueError):
 def no_backbone_training(rung: RungSpec, what: str) -> FrozenRungError:
     return FrozenRungError(
         f"{what} needs to train the backbone of rung {rung.name}, but {rung.name} is a "
-        f"frozen-backbone rung (kind = \"frozen\": fixed pooled features, only a linear head "
+        f'frozen-backbone rung (kind = "frozen": fixed pooled features, only a linear head '
         f"trains), so {what} does not apply on this ladder; run it on a ladder whose rungs are "
-        f"fine-tuned (e.g. --suite pocket.v2, ladder pocket)")
+        f"fine-tuned (e.g. --suite pocket.v2, ladder pocket)"
+    )
 
 
 def rung_key(rung: RungSpec) -> str:
     """Features depend only on the backbone, its cut, pooling and input length, not on the head's
     training hyper-parameters: rungs that share those share features."""
-    return spec_hash({"source": rung.source, "num_layers": rung.num_layers, "pooling": rung.pooling,
-                      "max_length": rung.max_length, "dtype": rung.dtype})
+    return spec_hash(
+        {
+            "source": rung.source,
+            "num_layers": rung.num_layers,
+            "pooling": rung.pooling,
+            "max_length": rung.max_length,
+            "dtype": rung.dtype,
+        }
+    )
 
 
 def flat(texts) -> list[str]:
@@ -61,8 +70,10 @@ class FeatureBank:
             if t not in index:
                 first.setdefault(t, i)
         rows = list(first.values())
-        self.tables[key] = ({**index, **{texts[i]: len(old) + k for k, i in enumerate(rows)}},
-                            np.concatenate([old, features[rows]]))
+        self.tables[key] = (
+            {**index, **{texts[i]: len(old) + k for k, i in enumerate(rows)}},
+            np.concatenate([old, features[rows]]),
+        )
 
     def update(self, other: FeatureBank) -> None:
         """Add every feature row of `other`."""

@@ -10,6 +10,7 @@ word of the greedy continuation (one move); two texts match when equal up to sur
 whitespace (the scorer's `exact_match`). Prompts longer than the rung's `max_length` lose
 their beginning, never their end (the last moves of a transcript matter most).
 """
+
 from __future__ import annotations
 
 import re
@@ -30,6 +31,7 @@ MAX_NEW_TOKENS = 8  # tokens decoded per prediction: a SAN move has at most 7 ch
 class Targets:
     """Prompts with target texts (generative tasks): gold targets where the harness trains the
     weak model and the ceiling; in what a method sees, the weak model's predicted texts only."""
+
     texts: tuple  # of str: the prompts
     targets: tuple  # of str: the target texts (e.g. " Qxf7#")
 
@@ -50,6 +52,7 @@ def _match_rate(predictions, targets) -> float:
 
 def _build(rung: RungSpec):
     from transformers import AutoModelForCausalLM
+
     return load_pretrained(rung, AutoModelForCausalLM).to(device())  # the trainer's device
 
 
@@ -60,17 +63,18 @@ def _end_id(tok) -> int | None:
 
 def _prompt_ids(rung: RungSpec, prompts, room: int) -> list[list[int]]:
     ids = load_tokenizer(rung)(list(prompts))["input_ids"]
-    return [x[-max(rung.max_length - room, 1):] for x in ids]  # keep the end of the prompt
+    return [x[-max(rung.max_length - room, 1) :] for x in ids]  # keep the end of the prompt
 
 
 def _pairs(rung: RungSpec, prompts, targets) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, target ids + eos) per example, together at most `max_length` tokens."""
     tok = load_tokenizer(rung)
     eos = [_end_id(tok)] if _end_id(tok) is not None else []
-    t_ids = [(t + eos)[:MAX_NEW_TOKENS + 1]
-             for t in tok([str(t) for t in targets], add_special_tokens=False)["input_ids"]]
+    t_ids = [
+        (t + eos)[: MAX_NEW_TOKENS + 1] for t in tok([str(t) for t in targets], add_special_tokens=False)["input_ids"]
+    ]
     p_ids = tok(list(prompts))["input_ids"]
-    return [(p[-max(rung.max_length - len(t), 1):], t) for p, t in zip(p_ids, t_ids)]
+    return [(p[-max(rung.max_length - len(t), 1) :], t) for p, t in zip(p_ids, t_ids)]
 
 
 def _train_batch(pairs, pad: int) -> dict[str, torch.Tensor]:
@@ -80,9 +84,9 @@ def _train_batch(pairs, pad: int) -> dict[str, torch.Tensor]:
     mask = torch.zeros_like(ids)
     labels = torch.full_like(ids, -100)
     for i, (p, t) in enumerate(pairs):
-        ids[i, :len(p) + len(t)] = torch.tensor(p + t)
-        mask[i, :len(p) + len(t)] = 1
-        labels[i, len(p):len(p) + len(t)] = torch.tensor(t)
+        ids[i, : len(p) + len(t)] = torch.tensor(p + t)
+        mask[i, : len(p) + len(t)] = 1
+        labels[i, len(p) : len(p) + len(t)] = torch.tensor(t)
     dev = device()
     return {"input_ids": ids.to(dev), "attention_mask": mask.to(dev), "labels": labels.to(dev)}
 
@@ -100,11 +104,17 @@ def _decode(model, rung: RungSpec, prompt_ids: list[list[int]], desc: str | None
         mask = torch.zeros_like(ids)
         for r, i in enumerate(b):
             x = prompt_ids[i]
-            ids[r, width - len(x):] = torch.tensor(x)
-            mask[r, width - len(x):] = 1
-        gen = model.generate(input_ids=ids.to(device()), attention_mask=mask.to(device()),
-                             do_sample=False, num_beams=1, max_new_tokens=MAX_NEW_TOKENS,
-                             pad_token_id=tok.pad_token_id, eos_token_id=_end_id(tok))
+            ids[r, width - len(x) :] = torch.tensor(x)
+            mask[r, width - len(x) :] = 1
+        gen = model.generate(
+            input_ids=ids.to(device()),
+            attention_mask=mask.to(device()),
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=MAX_NEW_TOKENS,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=_end_id(tok),
+        )
         for r, i in enumerate(b):
             out[i] = first_word(tok.decode(gen[r, width:], skip_special_tokens=True))
     return out
@@ -127,8 +137,9 @@ class GenerativeLM:
         return cls(load_trained_state(_build(rung), rung, Path(folder) / "weights.safetensors"), rung)
 
 
-def fit_generative(rung: RungSpec, train: Targets, val: Targets, seed: int, desc: str = "train",
-                   evals_per_epoch: int = 2) -> GenerativeLM:
+def fit_generative(
+    rung: RungSpec, train: Targets, val: Targets, seed: int, desc: str = "train", evals_per_epoch: int = 2
+) -> GenerativeLM:
     """Fine-tune `rung`'s causal LM on prompt -> target text; select on `val` exact match."""
     torch.manual_seed(seed)
     model = _build(rung)
@@ -146,7 +157,14 @@ def fit_generative(rung: RungSpec, train: Targets, val: Targets, seed: int, desc
         opt.step(loss, f"{desc} at step {step}")
         return loss
 
-    history = train_loop(model, rung, lengths, seed, step_fn,
-                         lambda: _match_rate(_decode(model, rung, val_ids), val.targets),
-                         desc, evals_per_epoch)
+    history = train_loop(
+        model,
+        rung,
+        lengths,
+        seed,
+        step_fn,
+        lambda: _match_rate(_decode(model, rung, val_ids), val.targets),
+        desc,
+        evals_per_epoch,
+    )
     return GenerativeLM(model.eval(), rung, history)

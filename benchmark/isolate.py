@@ -33,6 +33,7 @@ seal: the gold paths hidden (describe's: those its caller names, and at least
 PYTHONPATH, checkout, CI or token variables; the import path travels in the job folder, less the
 folders holding a hidden path).
 """
+
 from __future__ import annotations
 
 import ast
@@ -56,30 +57,85 @@ from w2s_bench import zygote
 
 BUBBLEWRAP, AUDIT_HOOK = "bubblewrap", "audit-hook"
 # modules that read task data, the cache, test labels or results; a method never needs them
-HIDDEN_MODULES = ("w2s_bench.tasks", "w2s_bench.tasks.builders", "w2s_bench.stages", "w2s_bench.run",
-                  "w2s_bench.scoring", "w2s_bench.registry", "w2s_bench.diagnostics",
-                  "w2s_bench.results", "w2s_bench.report", "w2s_bench.cli", "w2s_bench.check",
-                  "w2s_bench.leaderboard", "w2s_bench.ray_executor")
+HIDDEN_MODULES = (
+    "w2s_bench.tasks",
+    "w2s_bench.tasks.builders",
+    "w2s_bench.stages",
+    "w2s_bench.run",
+    "w2s_bench.scoring",
+    "w2s_bench.registry",
+    "w2s_bench.diagnostics",
+    "w2s_bench.results",
+    "w2s_bench.report",
+    "w2s_bench.cli",
+    "w2s_bench.check",
+    "w2s_bench.leaderboard",
+    "w2s_bench.ray_executor",
+)
 # imported before sealing, so that a child starts warm and no library loads native code later
-PRELOAD = ("w2s_bench.api", "w2s_bench.lm", "transformers", "peft",
-           "transformers.models.bert.modeling_bert", "sklearn.metrics", "sklearn.linear_model",
-           "sklearn.neighbors", "safetensors.torch")
+PRELOAD = (
+    "w2s_bench.api",
+    "w2s_bench.lm",
+    "transformers",
+    "peft",
+    "transformers.models.bert.modeling_bert",
+    "sklearn.metrics",
+    "sklearn.linear_model",
+    "sklearn.neighbors",
+    "safetensors.torch",
+)
 _READS = ("open", "os.listdir", "os.scandir", "glob.glob", "shutil.copyfile", "shutil.copytree")
-_WRITES = ("os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.symlink",
-           "os.link", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.chown")
-_PROCESSES = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
-              "os.forkpty", "os.startfile")
+_WRITES = (
+    "os.rename",
+    "os.remove",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.symlink",
+    "os.link",
+    "os.truncate",
+    "os.utime",
+    "shutil.rmtree",
+    "shutil.move",
+    "shutil.chown",
+)
+_PROCESSES = (
+    "subprocess.Popen",
+    "os.system",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.forkpty",
+    "os.startfile",
+)
 _NETWORK = ("socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg")
 _NATIVE_NAMES = re.compile(r"exec|fork|spawn|system|popen|clone|syscall|ptrace|process_vm|dlopen|unshare|setns")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # the only variables of the orchestrator's environment a method's process gets (`sealed_env`):
 # the locale, threads, offline switches, GPUs and where to train; not the checkout, the import
 # path, CI variables or tokens
-ENV_PASSED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-              "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-              "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
-              "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "LD_LIBRARY_PATH", "W2S_BENCH_DEVICE",
-              "W2S_BENCH_GRADIENT_CHECKPOINTING")
+ENV_PASSED = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "TOKENIZERS_PARALLELISM",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "LD_LIBRARY_PATH",
+    "W2S_BENCH_DEVICE",
+    "W2S_BENCH_GRADIENT_CHECKPOINTING",
+)
 
 
 # ---- a method's code: its files, found without importing it (registry.code_sha256 hashes them,
@@ -105,8 +161,7 @@ def unit_location(unit: str) -> tuple[Path, bool] | None:
     if spec is None:
         return None
     if spec.submodule_search_locations:  # a folder (a namespace package has no origin)
-        return (Path(spec.origin).parent if spec.origin else Path(list(spec.submodule_search_locations)[0]),
-                True)
+        return (Path(spec.origin).parent if spec.origin else Path(list(spec.submodule_search_locations)[0]), True)
     return (Path(spec.origin), False) if spec.origin and spec.origin.endswith(".py") else None
 
 
@@ -119,8 +174,11 @@ def _unit_files(unit: str) -> dict[str, Path]:
     path, folder = where
     if not folder:
         return {unit: path}
-    return {f"{unit}/{p.relative_to(path).as_posix()}": p for p in sorted(path.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.relative_to(path).parts}
+    return {
+        f"{unit}/{p.relative_to(path).as_posix()}": p
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.relative_to(path).parts
+    }
 
 
 def module_of(key: str) -> str | None:
@@ -148,7 +206,7 @@ def import_targets(tree: ast.AST, module: str, is_package: bool) -> list[tuple[s
                 package = module.split(".") if is_package else module.split(".")[:-1]
                 if node.level > len(package):
                     continue  # beyond the top-level package: Python refuses it too
-                package = package[:len(package) - (node.level - 1)]
+                package = package[: len(package) - (node.level - 1)]
                 base = ".".join(package + ([node.module] if node.module else []))
             if base:
                 out.append((base, [a.name for a in node.names if a.name != "*"]))
@@ -158,8 +216,9 @@ def import_targets(tree: ast.AST, module: str, is_package: bool) -> list[tuple[s
 def imported_modules(tree: ast.AST, module: str, is_package: bool) -> list[str]:
     """Every module name a source may import: X of each import, and X.name of `from X import name`
     (which may be a module)."""
-    return [n for base, names in import_targets(tree, module, is_package)
-            for n in [base, *(f"{base}.{a}" for a in names)]]
+    return [
+        n for base, names in import_targets(tree, module, is_package) for n in [base, *(f"{base}.{a}" for a in names)]
+    ]
 
 
 def source_files(module: str) -> dict[str, Path]:
@@ -208,8 +267,8 @@ def _real(p) -> str:
 def library_roots() -> tuple[str, ...]:
     """Where native code may be loaded from: Python's own and the system's library folders."""
     import site
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), "/usr", "/lib",
-             "/lib64", "/opt"}
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), "/usr", "/lib", "/lib64", "/opt"}
     return tuple(sorted(_real(r) for r in roots))
 
 
@@ -223,8 +282,9 @@ def make_hook(blocked, readable, writable, attempts: list):
 
     def refuse(what: str):
         attempts.append(what)
-        raise GoldAccessError(f"a method may not {what}: it runs sealed, with no access to gold "
-                              f"labels, other processes or the network")
+        raise GoldAccessError(
+            f"a method may not {what}: it runs sealed, with no access to gold labels, other processes or the network"
+        )
 
     def path_of(target):
         if target is None or isinstance(target, int):
@@ -236,15 +296,24 @@ def make_hook(blocked, readable, writable, attempts: list):
 
     def hook(event, args):
         if event in _READS or event in _WRITES:
-            writing = event in _WRITES or (event == "open" and len(args) > 2 and (
-                (isinstance(args[1], str) and any(c in args[1] for c in "wax+"))
-                or (args[1] is None and isinstance(args[2], int) and args[2] & _WRITE_FLAGS)))
-            targets = [args[0], args[1]] if event in ("os.rename", "os.symlink", "os.link",
-                                                      "shutil.move", "shutil.copytree") else [args[0]]
+            writing = event in _WRITES or (
+                event == "open"
+                and len(args) > 2
+                and (
+                    (isinstance(args[1], str) and any(c in args[1] for c in "wax+"))
+                    or (args[1] is None and isinstance(args[2], int) and args[2] & _WRITE_FLAGS)
+                )
+            )
+            targets = (
+                [args[0], args[1]]
+                if event in ("os.rename", "os.symlink", "os.link", "shutil.move", "shutil.copytree")
+                else [args[0]]
+            )
             for path in filter(None, map(path_of, targets)):
                 parts = path.split(os.sep)
-                if (_under(path, blocked) and not _under(path, readable)) or (len(parts) > 2 and parts[1] == "proc"
-                                             and parts[2].isdigit() and parts[2] != me):
+                if (_under(path, blocked) and not _under(path, readable)) or (
+                    len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and parts[2] != me
+                ):
                     refuse(f"read {path}")
                 if writing and not _under(path, writable):
                     refuse(f"write {path}")
@@ -258,6 +327,7 @@ def make_hook(blocked, readable, writable, attempts: list):
             refuse(f"load native code ({event} {args[0]})")
         elif event == "ctypes.dlsym" and isinstance(args[1], str) and _NATIVE_NAMES.search(args[1]):
             refuse(f"load native code (ctypes.dlsym {args[1]})")
+
     return hook
 
 
@@ -273,11 +343,13 @@ def seal(blocked, readable, writable, attempts: list) -> None:
 
     def fork_exec(*args, **kwargs):
         hook("subprocess.Popen", ("_posixsubprocess.fork_exec",))
+
     _posixsubprocess.fork_exec = subprocess._fork_exec = fork_exec
     sys.addaudithook(hook)
 
 
 # ---- the child ---------------------------------------------------------------------------------
+
 
 def _watch_parent(ppid: int) -> None:
     while True:  # an orphan (parent killed with -9) stops instead of training on
@@ -289,6 +361,7 @@ def _watch_parent(ppid: int) -> None:
 def _import(path: str):
     """`module:Qual.Name` -> the object."""
     import importlib
+
     module, _, qualname = path.partition(":")
     obj = importlib.import_module(module)
     for part in qualname.split("."):
@@ -299,8 +372,10 @@ def _import(path: str):
 def contract_problem(predictor) -> str | None:
     for attr in ("predict", "save"):
         if not callable(getattr(predictor, attr, None)):
-            return (f"train_student must return a predictor with .predict(texts) and .save(folder) "
-                    f"(e.g. the TrainedClassifier that ctx.train returns), got {type(predictor).__name__}")
+            return (
+                f"train_student must return a predictor with .predict(texts) and .save(folder) "
+                f"(e.g. the TrainedClassifier that ctx.train returns), got {type(predictor).__name__}"
+            )
     if not callable(getattr(type(predictor), "load", None)):
         return f"the predictor class {type(predictor).__name__} needs a classmethod load(folder, rung)"
     return None
@@ -321,9 +396,11 @@ def _describe(job, out: Path) -> dict:
         settings = cls.Config.model_config
         if not (settings.get("frozen") and settings.get("extra") == "forbid"):
             raise TypeError(f"{path}.Config must subclass Method.Config (frozen, extra='forbid')")
-        described[name] = {"config": cls.Config(**config).model_dump(mode="json"),
-                           "generative": bool(getattr(cls, "generative", False)),
-                           "trains_backbone": bool(getattr(cls, "trains_backbone", False))}
+        described[name] = {
+            "config": cls.Config(**config).model_dump(mode="json"),
+            "generative": bool(getattr(cls, "generative", False)),
+            "trains_backbone": bool(getattr(cls, "trains_backbone", False)),
+        }
     return described
 
 
@@ -344,6 +421,7 @@ def _predict(job, out: Path):
     """The predictor `train` saved, loaded here: predictions (probabilities, or texts on a
     generative task) and, if asked, probe features (None where it has none)."""
     import numpy as np
+
     _method(job)  # the method's module first: whatever it sets up at import
     folder = Path(job["folder"])
     kind = _import(json.loads((folder / "predictor.json").read_text())["class"])
@@ -357,8 +435,7 @@ def _predict(job, out: Path):
             arrays[f"predict/{split}"] = np.asarray(p, dtype=np.float64)
     has_features = callable(getattr(predictor, "features", None))
     for split, inputs in (job["features"] or {}).items() if has_features else ():
-        arrays[f"features/{split}"] = np.asarray(predictor.features(inputs, desc=f"features {split}"),
-                                                 dtype=np.float32)
+        arrays[f"features/{split}"] = np.asarray(predictor.features(inputs, desc=f"features {split}"), dtype=np.float32)
     np.savez(out / "arrays.npz", **arrays)
     return {"texts": texts, "has_features": has_features}
 
@@ -370,11 +447,14 @@ def _preload() -> None:
     """What a sealed process imports before it seals itself: it starts warm, and no library loads
     native code later."""
     import importlib
+
     for name in PRELOAD:
         importlib.import_module(name)
     from threadpoolctl import threadpool_info
+
     threadpool_info()  # finds the BLAS libraries now (later it would run ldconfig)
     from tqdm.auto import tqdm
+
     tqdm.set_lock(threading.RLock())  # not a multiprocessing lock: nothing to leak at os._exit
 
 
@@ -391,6 +471,7 @@ def _run_job(jobdir: Path, preload: bool) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
     try:
         _add_import_path(jobdir)
         if preload:
@@ -419,11 +500,11 @@ def zygote_main(fd: int) -> None:
     spool = Path(zygote.SPOOL)
     _add_import_path(spool)
     _preload()
-    zygote.serve(fd, lambda job_at: _run_job(Path(job_at), preload=False),
-                 str(MOUNTS["job"]), str(MOUNTS["stage"]))
+    zygote.serve(fd, lambda job_at: _run_job(Path(job_at), preload=False), str(MOUNTS["job"]), str(MOUNTS["stage"]))
 
 
 # ---- the parent --------------------------------------------------------------------------------
+
 
 def _system_binds() -> list[str]:
     argv = []
@@ -443,15 +524,38 @@ def bwrap_argv(visible, writable, hidden, chdir: str = "/", mounts=(), caps=()) 
     destination) binds at other names, made last (the job and stage folders, `MOUNTS`); `caps`:
     capabilities kept inside the sandbox's user namespace (only a zygote's: `zygote.CAPS`)."""
     hidden = [_real(h) for h in hidden]
-    binds = [(flag, q) for flag, paths in (("--ro-bind", visible), ("--bind", writable)) for p in paths
-             for q in dict.fromkeys([os.path.abspath(p), _real(p)]) if os.path.exists(q)]
+    binds = [
+        (flag, q)
+        for flag, paths in (("--ro-bind", visible), ("--bind", writable))
+        for p in paths
+        for q in dict.fromkeys([os.path.abspath(p), _real(p)])
+        if os.path.exists(q)
+    ]
     binds = list(dict.fromkeys(binds))
     outside = [b for b in binds if not _under(b[1], hidden)]
-    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            *[x for c in caps for x in ("--cap-add", c)], *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    argv = [
+        "bwrap",
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        *[x for c in caps for x in ("--cap-add", c)],
+        *_system_binds(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+    ]
     argv += [x for flag, q in outside for x in (flag, q, q)]
-    argv += [x for h in hidden if os.path.isdir(h) and any(_under(h, [q]) and h != q for _, q in outside)
-             for x in ("--tmpfs", h)]
+    argv += [
+        x
+        for h in hidden
+        if os.path.isdir(h) and any(_under(h, [q]) and h != q for _, q in outside)
+        for x in ("--tmpfs", h)
+    ]
     argv += [x for flag, q in binds if (flag, q) not in outside for x in (flag, q, q)]
     for dev in sorted(Path("/dev").glob("nvidia*")) + [Path("/dev/dri")]:
         if dev.exists():  # GPUs
@@ -487,6 +591,7 @@ def isolation() -> str:
 
 def methods_folder() -> Path:
     import w2s_bench.methods
+
     return Path(w2s_bench.methods.__file__).parent
 
 
@@ -522,6 +627,7 @@ def _code_paths(method_paths) -> list[str]:
 
 def _visible(method_paths, rungs, hidden) -> list[str]:
     import site
+
     cwd = _real(os.getcwd())
     hidden = [_real(h) for h in hidden]
     paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()]
@@ -531,13 +637,16 @@ def _visible(method_paths, rungs, hidden) -> list[str]:
             paths.append(p)
     for rung in rungs:  # the pretrained weights of the rungs the method may train
         from w2s_bench.specs import WheelSource
+
         if isinstance(rung.source, WheelSource):
             from w2s_bench.assets import asset_dir
+
             paths.append(str(asset_dir(rung.source.package)))
         elif os.path.isdir(rung.source.id):  # a local folder in the hub's layout
             paths.append(rung.source.id)
         else:
             from huggingface_hub.constants import HF_HUB_CACHE
+
             paths.append(str(Path(HF_HUB_CACHE) / f"models--{rung.source.id.replace('/', '--')}"))
     return paths
 
@@ -556,11 +665,18 @@ def sealed_env(jobdir: Path, how: str) -> dict[str, str]:
     from huggingface_hub.constants import HF_HUB_CACHE
 
     from w2s_bench.assets import home as assets_home  # HOME moves: the assets stay where they are
+
     env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
     env.setdefault("PATH", os.defpath)
-    return {**env, "HOME": str(jobdir / "home"), "TMPDIR": str(jobdir / "tmp"),
-            "W2S_BENCH_HOME": str(assets_home()), "HF_HUB_CACHE": str(HF_HUB_CACHE),
-            "PYTHONDONTWRITEBYTECODE": "1", "W2S_BENCH_SEALED": how}
+    return {
+        **env,
+        "HOME": str(jobdir / "home"),
+        "TMPDIR": str(jobdir / "tmp"),
+        "W2S_BENCH_HOME": str(assets_home()),
+        "HF_HUB_CACHE": str(HF_HUB_CACHE),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "W2S_BENCH_SEALED": how,
+    }
 
 
 class IsolatedFailure(RuntimeError):
@@ -570,9 +686,11 @@ class IsolatedFailure(RuntimeError):
 
 
 def attempts_message(attempts: list[str]) -> str:
-    return (f"it tried to {attempts[0]}" + (f" (and {len(attempts) - 1} more refused attempt(s))"
-                                             if len(attempts) > 1 else "")
-            + "; a method may use only what w2s_bench.api gives it")
+    return (
+        f"it tried to {attempts[0]}"
+        + (f" (and {len(attempts) - 1} more refused attempt(s))" if len(attempts) > 1 else "")
+        + "; a method may use only what w2s_bench.api gives it"
+    )
 
 
 def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[dict, dict]:
@@ -583,8 +701,11 @@ def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[di
     Raises IsolatedFailure."""
     how = isolation()
     stage = job.get("folder")
-    if how == BUBBLEWRAP and os.environ.get("W2S_BENCH_ZYGOTE", "1") != "0" and all(
-            stage is not None and _real(p) == _real(stage) for p in (*writable, *visible)):
+    if (
+        how == BUBBLEWRAP
+        and os.environ.get("W2S_BENCH_ZYGOTE", "1") != "0"
+        and all(stage is not None and _real(p) == _real(stage) for p in (*writable, *visible))
+    ):
         worker = _WORKERS.get(job, hidden, rungs)
         if worker is not None:
             done = _run_warm(worker, job, hidden, stage is not None and bool(writable))
@@ -605,13 +726,24 @@ def run_sealed(job: dict, hidden, rungs=(), writable=(), visible=()) -> tuple[di
                 visible = [MOUNTS["stage"] if _real(v) == _real(stage) else v for v in visible]
                 job = {**job, "folder": str(MOUNTS["stage"])}
         _write_job(jobdir, job, hidden, visible, writable)
-        argv = [sys.executable, "-c", "import sys; from w2s_bench.isolate import child_main; "
-                                      "child_main(sys.argv[1])", str(inside)]
+        argv = [
+            sys.executable,
+            "-c",
+            "import sys; from w2s_bench.isolate import child_main; child_main(sys.argv[1])",
+            str(inside),
+        ]
         if how == BUBBLEWRAP:  # of the methods folder, only what `method_code` names is bound
             outside = [p for p in (*visible, *writable) if not _under(str(p), [str(MOUNTS["job"].parent)])]
-            argv = bwrap_argv([*_visible(_method_paths(job), rungs, hidden), *[v for v in visible if v in outside]],
-                              [w for w in writable if w in outside], [*hidden, methods_folder()],
-                              chdir=str(inside), mounts=mounts) + argv
+            argv = (
+                bwrap_argv(
+                    [*_visible(_method_paths(job), rungs, hidden), *[v for v in visible if v in outside]],
+                    [w for w in writable if w in outside],
+                    [*hidden, methods_folder()],
+                    chdir=str(inside),
+                    mounts=mounts,
+                )
+                + argv
+            )
         proc = subprocess.Popen(argv, env=sealed_env(inside, how), cwd=jobdir)
         try:
             code = proc.wait()
@@ -627,8 +759,12 @@ def _method_paths(job: dict) -> list[str]:
 
 
 def _write_job(jobdir: Path, job: dict, hidden, visible, writable) -> None:
-    job = {**job, "blocked": [str(h) for h in hidden], "readable": [str(v) for v in visible],
-           "writable": [str(w) for w in writable]}
+    job = {
+        **job,
+        "blocked": [str(h) for h in hidden],
+        "readable": [str(v) for v in visible],
+        "writable": [str(w) for w in writable],
+    }
     (jobdir / "job.pkl").write_bytes(pickle.dumps(job))
     (jobdir / "path.json").write_text(json.dumps(import_path(hidden)))
 
@@ -636,12 +772,15 @@ def _write_job(jobdir: Path, job: dict, hidden, visible, writable) -> None:
 def _outcome(jobdir: Path, code: int) -> tuple[dict, dict]:
     """The job's JSON output and arrays from its folder, or IsolatedFailure."""
     import numpy as np
+
     result = jobdir / "out" / "result.json"
-    info = json.loads(result.read_text()) if result.exists() else {
-        "error": f"the method's process died (exit code {code})"}
+    info = (
+        json.loads(result.read_text())
+        if result.exists()
+        else {"error": f"the method's process died (exit code {code})"}
+    )
     if code != 0 or "error" in info or "attempts" in info or "contract" in info:
-        contract = info.get("contract") or (attempts_message(info["attempts"])
-                                            if info.get("attempts") else None)
+        contract = info.get("contract") or (attempts_message(info["attempts"]) if info.get("attempts") else None)
         raise IsolatedFailure(contract, info.get("error"), info.get("traceback"))
     arrays = jobdir / "out" / "arrays.npz"
     if not arrays.exists():
@@ -651,6 +790,7 @@ def _outcome(jobdir: Path, code: int) -> tuple[dict, dict]:
 
 
 # ---- warm workers (zygote.py): one per sandbox a job may get, kept for the next job of its kind --
+
 
 class _Workers:
     """This process's zygotes, by sandbox (the bubblewrap arguments and environment a job of
@@ -667,11 +807,19 @@ class _Workers:
         if self.failed:
             return None
         spool_mount = ("--bind", "{spool}", zygote.SPOOL)
-        argv = bwrap_argv(_visible(_method_paths(job), rungs, hidden), [], [*hidden, methods_folder()],
-                          chdir=zygote.SPOOL, caps=zygote.CAPS,
-                          mounts=[spool_mount, *[("--dir", d) for d in (MOUNTS["job"], MOUNTS["stage"], zygote.STASH)]])
-        argv += [sys.executable, "-c", "import sys; from w2s_bench.isolate import zygote_main; "
-                                       "zygote_main(int(sys.argv[1]))"]
+        argv = bwrap_argv(
+            _visible(_method_paths(job), rungs, hidden),
+            [],
+            [*hidden, methods_folder()],
+            chdir=zygote.SPOOL,
+            caps=zygote.CAPS,
+            mounts=[spool_mount, *[("--dir", d) for d in (MOUNTS["job"], MOUNTS["stage"], zygote.STASH)]],
+        )
+        argv += [
+            sys.executable,
+            "-c",
+            "import sys; from w2s_bench.isolate import zygote_main; zygote_main(int(sys.argv[1]))",
+        ]
         env = sealed_env(MOUNTS["job"], BUBBLEWRAP)
         key = (tuple(argv), tuple(sorted(env.items())), json.dumps(import_path(hidden)))
         worker = self.zygotes.pop(key, None)
@@ -695,8 +843,11 @@ class _Workers:
         """No more warm workers in this process (said once): each job gets a fresh interpreter."""
         self.close()
         self.failed = why
-        print(f"w2s-bench: warm sealed workers cannot run here ({why}); each job starts a fresh "
-              f"sandboxed interpreter instead", file=sys.stderr)
+        print(
+            f"w2s-bench: warm sealed workers cannot run here ({why}); each job starts a fresh "
+            f"sandboxed interpreter instead",
+            file=sys.stderr,
+        )
 
     def _close(self, key) -> None:
         worker = self.zygotes.pop(key)
@@ -781,5 +932,9 @@ def _move_entries(src: Path, dst: Path) -> None:
             elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
                 shutil.copy2(entry.path, dst / entry.name, follow_symlinks=False)
             else:
-                raise IsolatedFailure(f"it left {entry.name} in its stage folder, which is not a regular "
-                                      f"file or folder; a stage folder may hold only those", None, None) from None
+                raise IsolatedFailure(
+                    f"it left {entry.name} in its stage folder, which is not a regular "
+                    f"file or folder; a stage folder may hold only those",
+                    None,
+                    None,
+                ) from None

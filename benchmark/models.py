@@ -1,5 +1,6 @@
 """Rungs -> models: a pretrained backbone (any HF model id + revision, or a wheel asset), cut to its
 first k layers if asked, with a 2-way classifier head, optionally wrapped in LoRA (peft)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -17,6 +18,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 def _quiet_transformers():
     import transformers
+
     transformers.logging.set_verbosity_error()  # cutting layers leaves "unexpected" weights
 
 
@@ -25,6 +27,7 @@ def model_location(rung: RungSpec) -> tuple[str, str | None]:
     src = rung.source
     if isinstance(src, WheelSource):
         from w2s_bench.assets import asset_path
+
         return str(asset_path(src.package, src.path)), None
     assert isinstance(src, HubSource)
     return src.id, src.revision
@@ -39,6 +42,7 @@ def _hub_errors(location: str, revision: str | None):
         if revision is None:  # a wheel asset: its own errors are clear
             raise
         from w2s_bench.assets import AssetError
+
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise AssetError(
             f"cannot load {location} at revision {revision} ({first}). HF_HUB_OFFLINE="
@@ -51,6 +55,7 @@ def _hub_errors(location: str, revision: str | None):
 @functools.lru_cache(maxsize=8)
 def _tokenizer(location: str, revision: str | None):
     from transformers import AutoTokenizer
+
     with _hub_errors(location, revision):
         tok = AutoTokenizer.from_pretrained(location, revision=revision)
     if tok.pad_token is None or tok.pad_token_id == tok.eos_token_id:
@@ -132,18 +137,19 @@ def load_pretrained(rung: RungSpec, auto_class=None):
     AutoModelForCausalLM for LM fine-tuning): cut to `num_layers`, embeddings resized to the
     tokenizer (a new pad token), and the rest of `adapt_backbone`."""
     from transformers import AutoModel
+
     _quiet_transformers()
     location, revision = model_location(rung)
     kwargs = {"num_hidden_layers": rung.num_layers} if rung.num_layers is not None else {}
     with _hub_errors(location, revision):
-        model = (auto_class or AutoModel).from_pretrained(location, revision=revision,
-                                                          dtype=DTYPES[rung.dtype], **kwargs)
+        model = (auto_class or AutoModel).from_pretrained(
+            location, revision=revision, dtype=DTYPES[rung.dtype], **kwargs
+        )
     tok = load_tokenizer(rung)
     return adapt_backbone(model, rung, len(tok), tok.pad_token_id)
 
 
-def adapt_backbone(model, rung: RungSpec, vocab_size: int, pad_id: int,
-                   checkpointing: bool | None = None):
+def adapt_backbone(model, rung: RungSpec, vocab_size: int, pad_id: int, checkpointing: bool | None = None):
     """What every loaded backbone gets (also benchmarks/throughput.py's random-weight ones):
     embeddings resized to `vocab_size` (a tokenizer with a new pad token), word embeddings frozen
     if the rung says so, gradient checkpointing if asked (default: $W2S_BENCH_GRADIENT_CHECKPOINTING),
@@ -159,8 +165,13 @@ def adapt_backbone(model, rung: RungSpec, vocab_size: int, pad_id: int,
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if rung.lora is not None:
         from peft import LoraConfig, get_peft_model
-        cfg = LoraConfig(r=rung.lora.r, lora_alpha=rung.lora.alpha, lora_dropout=rung.lora.dropout,
-                         target_modules=rung.lora.target_modules)
+
+        cfg = LoraConfig(
+            r=rung.lora.r,
+            lora_alpha=rung.lora.alpha,
+            lora_dropout=rung.lora.dropout,
+            target_modules=rung.lora.target_modules,
+        )
         model = get_peft_model(model, cfg)
     return model
 
@@ -170,6 +181,7 @@ def build_classifier(rung: RungSpec, seed: int) -> Classifier | FrozenClassifier
     frozen-backbone rung the head alone (its inputs are the backbone's pooled features)."""
     if rung.kind == "frozen":
         from transformers import AutoConfig
+
         location, revision = model_location(rung)
         with _hub_errors(location, revision):
             hidden = AutoConfig.from_pretrained(location, revision=revision).hidden_size
@@ -196,8 +208,7 @@ def backbone_base(model: Classifier) -> nn.Module:
 
 def base_parameters(model: Classifier) -> dict[str, nn.Parameter]:
     """The backbone's parameters under their plain names (LoRA's `.base_layer` removed)."""
-    return {n.replace(".base_layer.", "."): p for n, p in backbone_base(model).named_parameters()
-            if "lora_" not in n}
+    return {n.replace(".base_layer.", "."): p for n, p in backbone_base(model).named_parameters() if "lora_" not in n}
 
 
 def apply_init(model: Classifier, init: dict[str, torch.Tensor]) -> None:
@@ -218,6 +229,7 @@ def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def save_trained(model: nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
+
     state = trainable_state(model)
     if isinstance(model, FrozenClassifier):  # its standardization too
         state.update(model.state_dict())
@@ -226,6 +238,7 @@ def save_trained(model: nn.Module, path: Path) -> None:
 
 def load_trained(rung: RungSpec, path: Path, init_path: Path | None = None) -> Classifier:
     from safetensors.torch import load_file
+
     model = build_classifier(rung, seed=0)
     if init_path is not None and Path(init_path).exists():
         apply_init(model, load_file(str(init_path)))
@@ -235,6 +248,7 @@ def load_trained(rung: RungSpec, path: Path, init_path: Path | None = None) -> C
 def load_trained_state(model: nn.Module, rung: RungSpec, path: Path) -> nn.Module:
     """Put the trained weights saved by `save_trained` into a freshly built `model`."""
     from safetensors.torch import load_file
+
     state = load_file(str(path))
     missing = set(trainable_state(model)) - set(state)
     if missing:

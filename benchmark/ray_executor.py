@@ -17,6 +17,7 @@ Every worker must see the stage cache at the same path: on several hosts it must
 filesystem (NFS, Lustre, ...). Stages are written to a temp folder and renamed into place, so two
 workers finishing the same stage keep one copy. Each host needs the same w2s-bench install.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,13 @@ from w2s_bench.specs import SpecError
 
 INSTALL_HINT = "pip install 'w2s-bench[ray]'"
 # settings the workers must share with the driver (a worker on another host does not inherit them)
-SHARED_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "W2S_BENCH_DEVICE", "W2S_BENCH_DEBUG",
-              "W2S_BENCH_GRADIENT_CHECKPOINTING")
+SHARED_ENV = (
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "W2S_BENCH_DEVICE",
+    "W2S_BENCH_DEBUG",
+    "W2S_BENCH_GRADIENT_CHECKPOINTING",
+)
 
 _lock = threading.Lock()
 _first: dict[tuple, object] = {}  # (ray job id, cache, shared stage) -> done-token of its first cell
@@ -79,6 +85,7 @@ def _facts() -> dict:
 
     from w2s_bench.isolate import isolation
     from w2s_bench.train import device
+
     dev = device()  # where the trainer ran (W2S_BENCH_DEVICE may keep it on the CPU)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
     return {"device": name, "threads": torch.get_num_threads(), "isolation": isolation()}
@@ -92,6 +99,7 @@ def _run_cell(fn, job: dict, splits, *after):
         out = fn(**job, splits=splits)
     except Exception as e:  # noqa: BLE001 - re-raised by the driver, in grid order
         import traceback
+
         e.add_note(f"(in a Ray worker)\n{traceback.format_exc()}")
         out = e
     return (out, _facts()), None
@@ -99,12 +107,12 @@ def _run_cell(fn, job: dict, splits, *after):
 
 def _shared_stages(job: dict) -> list[tuple]:
     task = job["task"].name
-    return [("weak", task, job["weak"], job["seed"]),
-            ("ceiling", task, job["strong"], job["seed"], job["ceiling"])]
+    return [("weak", task, job["weak"], job["seed"]), ("ceiling", task, job["strong"], job["seed"], job["ceiling"])]
 
 
-def map_cells(fn, jobs: list[dict], address: str | None = None, cpus_per_cell: int = 1,
-              facts: list | None = None) -> Iterator:
+def map_cells(
+    fn, jobs: list[dict], address: str | None = None, cpus_per_cell: int = 1, facts: list | None = None
+) -> Iterator:
     """`fn(**job)` for every job on Ray, yielded in the order of `jobs`; a cell's error is raised
     at its turn, after cancelling the cells still queued. `facts` collects each cell's worker
     device and torch threads (see `environment_update`)."""
@@ -151,6 +159,7 @@ def map_cells(fn, jobs: list[dict], address: str | None = None, cpus_per_cell: i
 def cancel_all() -> None:
     """Cancel every cell this driver submitted and has not collected (all methods' grids)."""
     import ray
+
     for ref in list(_pending):
         ray.cancel(ref)
 
@@ -161,6 +170,8 @@ def environment_update(facts: list[dict]) -> dict:
     if not facts:
         return {}
     threads = [f["threads"] for f in facts]
-    return {"device": " + ".join(sorted({f["device"] for f in facts})),
-            "isolation": " + ".join(sorted({f["isolation"] for f in facts})),
-            "threads": max(set(threads), key=threads.count)}
+    return {
+        "device": " + ".join(sorted({f["device"] for f in facts})),
+        "isolation": " + ".join(sorted({f["isolation"] for f in facts})),
+        "threads": max(set(threads), key=threads.count),
+    }

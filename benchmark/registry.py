@@ -1,4 +1,5 @@
 """The one registry: methods (one line each below), tasks, ladders and suites (one spec file each)."""
+
 from __future__ import annotations
 
 import ast
@@ -54,6 +55,7 @@ def get_method(name: str):
 def config_sha256(name: str, config) -> str:
     """A method's config identity in results and on the leaderboard: its name and frozen config."""
     from w2s_bench.specs import spec_hash
+
     return spec_hash({"method": name, "config": config})
 
 
@@ -92,18 +94,27 @@ def declared_binary_files(unit: str) -> dict[str, str]:
     except (SyntaxError, ValueError):
         return {}
     for node in tree.body:
-        targets = (node.targets if isinstance(node, ast.Assign) else
-                   [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign) and node.value
+            else []
+        )
         if any(isinstance(t, ast.Name) and t.id == BINARY_FILES for t in targets):
             try:
                 value = ast.literal_eval(node.value)
             except ValueError:
                 value = None
-            if not (isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) and v.strip()
-                                                    for k, v in value.items())):
-                raise SpecError(f"{init}: {BINARY_FILES} must be a literal dict of relative path -> "
-                                f"reason (non-empty strings), e.g. {BINARY_FILES} = "
-                                f"{{'table.npz': 'why the method needs it'}}")
+            if not (
+                isinstance(value, dict)
+                and all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in value.items())
+            ):
+                raise SpecError(
+                    f"{init}: {BINARY_FILES} must be a literal dict of relative path -> "
+                    f"reason (non-empty strings), e.g. {BINARY_FILES} = "
+                    f"{{'table.npz': 'why the method needs it'}}"
+                )
             return value
     return {}
 
@@ -135,29 +146,38 @@ def code_sha256(method_path: str) -> str:
     method {module: sha256 of its file} as always; a folder method's files by `unit/path`. A
     binary file (not UTF-8 text) of a folder method needs its reason in `BINARY_FILES`."""
     from w2s_bench.specs import spec_hash
+
     module = method_path.partition(":")[0]
     files = method_files(module)
     if not files:
         raise SpecError(f"method {method_path!r}: no Python source file found for its module")
     for f in files:
         if f.path.is_symlink():  # its target would be hashed here, and hidden in the sandbox
-            raise SpecError(f"method {method_path}: {f.key} is a symbolic link ({f.path} -> "
-                            f"{os.readlink(f.path)}); a method's files must be regular files: copy it in")
+            raise SpecError(
+                f"method {method_path}: {f.key} is a symbolic link ({f.path} -> "
+                f"{os.readlink(f.path)}); a method's files must be regular files: copy it in"
+            )
         if f.binary and f.reason is None:
             unit, _, rel = f.key.partition("/")
             if not rel:
-                raise SpecError(f"method {method_path}: {f.path} is not UTF-8 text; a method's Python "
-                                f"file must be (data files go in a folder method, methods/<name>/)")
-            raise SpecError(f"method {method_path}: {f.key} is a binary file (not UTF-8 text) with no "
-                            f"declared reason; declare it in {unit_location(unit)[0]}/__init__.py: "
-                            f"{BINARY_FILES} = {{{rel!r}: 'why the method needs it'}} (or remove the file)")
+                raise SpecError(
+                    f"method {method_path}: {f.path} is not UTF-8 text; a method's Python "
+                    f"file must be (data files go in a folder method, methods/<name>/)"
+                )
+            raise SpecError(
+                f"method {method_path}: {f.key} is a binary file (not UTF-8 text) with no "
+                f"declared reason; declare it in {unit_location(unit)[0]}/__init__.py: "
+                f"{BINARY_FILES} = {{{rel!r}: 'why the method needs it'}} (or remove the file)"
+            )
     for unit in {f.key.partition("/")[0] for f in files if "/" in f.key}:
         present = {f.key.partition("/")[2] for f in files if f.key.startswith(unit + "/")}
         for rel in declared_binary_files(unit):
             if rel not in present:
-                raise SpecError(f"method {method_path}: {unit_location(unit)[0]}/__init__.py: "
-                                f"{BINARY_FILES} names {rel}, which is not a file of the method "
-                                f"(paths are relative to its folder)")
+                raise SpecError(
+                    f"method {method_path}: {unit_location(unit)[0]}/__init__.py: "
+                    f"{BINARY_FILES} names {rel}, which is not a file of the method "
+                    f"(paths are relative to its folder)"
+                )
     return spec_hash({f.key: hashlib.sha256(f.path.read_bytes()).hexdigest() for f in files})
 
 
@@ -165,6 +185,7 @@ def code_sha256(method_path: str) -> str:
 class MethodRef:
     """A method as the harness knows it, without importing it: name, "module:Class" path, frozen
     config (JSON) and the hashes of config and code, and whether it handles generative tasks."""
+
     name: str
     path: str
     config: dict
@@ -186,21 +207,27 @@ def default_hidden() -> list[Path]:
     import w2s_bench.leaderboard
     import w2s_bench.tasks
     from w2s_bench.assets import home
+
     hub = Path(HF_HUB_CACHE)
-    return [home() / "cache", home() / "assets", home() / "wheels", Path(w2s_bench.tasks.__file__).parent,
-            Path(w2s_bench.leaderboard.__file__).parent,
-            Path(os.environ.get("HF_DATASETS_CACHE") or Path(HF_HOME) / "datasets"),
-            *sorted(hub.glob("datasets--*"))]
+    return [
+        home() / "cache",
+        home() / "assets",
+        home() / "wheels",
+        Path(w2s_bench.tasks.__file__).parent,
+        Path(w2s_bench.leaderboard.__file__).parent,
+        Path(os.environ.get("HF_DATASETS_CACHE") or Path(HF_HOME) / "datasets"),
+        *sorted(hub.glob("datasets--*")),
+    ]
 
 
-def method_refs(names, paths: dict | None = None, configs: dict | None = None,
-                hidden=()) -> dict[str, MethodRef]:
+def method_refs(names, paths: dict | None = None, configs: dict | None = None, hidden=()) -> dict[str, MethodRef]:
     """`MethodRef`s of registered methods (or of `paths[name]`, with `configs[name]` overriding
     defaults), their configs read by a sealed child (benchmark/isolate.py), one for all.
     `hidden`: the gold paths of the tasks the caller will run (stages.gold_paths), hidden from
     that child as from training, on top of `default_hidden()`."""
     from w2s_bench.isolate import IsolatedFailure, run_sealed
     from w2s_bench.specs import canonical_json
+
     paths, configs = paths or {}, configs or {}
     hidden = sorted({str(Path(h)) for h in [*default_hidden(), *hidden]})
     todo = {}
@@ -214,20 +241,28 @@ def method_refs(names, paths: dict | None = None, configs: dict | None = None,
             info, _ = run_sealed({"kind": "describe", "methods": missing}, hidden=hidden)
         except IsolatedFailure as e:
             what = "was refused" if e.contract else "failed"
-            raise SpecError(f"method(s) {', '.join(missing)}: importing the method to read its config "
-                            f"{what} in the sealed process: {e}") from None
+            raise SpecError(
+                f"method(s) {', '.join(missing)}: importing the method to read its config "
+                f"{what} in the sealed process: {e}"
+            ) from None
         for n in missing:
             _described[keys[n]] = info[n]
-    return {n: MethodRef(name=n, path=p, config=_described[keys[n]]["config"],
-                         config_sha256=config_sha256(n, _described[keys[n]]["config"]), code_sha256=h,
-                         generative=_described[keys[n]]["generative"],
-                         trains_backbone=_described[keys[n]].get("trains_backbone", False))
-            for n, (p, _, h) in todo.items()}
+    return {
+        n: MethodRef(
+            name=n,
+            path=p,
+            config=_described[keys[n]]["config"],
+            config_sha256=config_sha256(n, _described[keys[n]]["config"]),
+            code_sha256=h,
+            generative=_described[keys[n]]["generative"],
+            trains_backbone=_described[keys[n]].get("trains_backbone", False),
+        )
+        for n, (p, _, h) in todo.items()
+    }
 
 
 def method_ref(name: str, path: str | None = None, config: dict | None = None, hidden=()) -> MethodRef:
-    return method_refs([name], {name: path} if path else None, {name: config} if config else None,
-                       hidden)[name]
+    return method_refs([name], {name: path} if path else None, {name: config} if config else None, hidden)[name]
 
 
 def _names(kind: str) -> list[str]:
@@ -250,8 +285,10 @@ def load_ladder(name_or_path: str) -> LadderSpec:
     if not (name_or_path.endswith(".toml") or "/" in name_or_path or os.sep in name_or_path):
         path = HERE / "ladders" / f"{name_or_path}.toml"
         if not path.exists():
-            raise SpecError(f"unknown ladder {name_or_path!r}; ladders: {', '.join(ladder_names())}"
-                            f" (or give the path of a ladder .toml file)")
+            raise SpecError(
+                f"unknown ladder {name_or_path!r}; ladders: {', '.join(ladder_names())}"
+                f" (or give the path of a ladder .toml file)"
+            )
     return load_toml(path, LadderSpec)
 
 

@@ -6,6 +6,7 @@ number can be recomputed from predictions and the frozen labels; for generative 
 predicted texts in `weak_text` / `ceiling_text` / `student_text`, the probability columns NaN).
 It is written into a temporary folder and renamed into place: never half-written.
 """
+
 from __future__ import annotations
 
 import os
@@ -104,8 +105,9 @@ class Result(Frozen):
     @model_validator(mode="after")
     def _v3_fields(self):
         if self.schema_version >= 3 and (self.method_code_sha256 is None or self.environment.isolation is None):
-            raise ValueError(f"schema_version {self.schema_version} requires method_code_sha256 and "
-                             f"environment.isolation")
+            raise ValueError(
+                f"schema_version {self.schema_version} requires method_code_sha256 and environment.isolation"
+            )
         return self
 
 

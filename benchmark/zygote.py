@@ -24,6 +24,7 @@ The zygote keeps CAP_SYS_ADMIN and CAP_SETPCAP inside its own user namespace (bu
 are sent over a socket pair with the caller's stdout and stderr (`socket.send_fds`), so a job's
 output goes where the caller's goes at that moment. Nothing here imports the package.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -95,7 +96,7 @@ def _fresh_tmp() -> None:
     _mount("/tmp", STASH, None, _MS_BIND | _MS_REC)
     _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV)
     for point, readonly in below:
-        source = STASH + point[len("/tmp"):]
+        source = STASH + point[len("/tmp") :]
         if os.path.isdir(source):
             os.makedirs(point, exist_ok=True)
         else:
@@ -117,13 +118,14 @@ def _drop_capabilities() -> None:
         _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
     class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32)]
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
     _check(c.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")
     _check(c.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
-    held = {k: status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
-            if int(status[k].strip(), 16)}
+    held = {
+        k: status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb") if int(status[k].strip(), 16)
+    }
     if held or status["NoNewPrivs"].strip() != "1":
         raise PermissionError(f"the job still holds capabilities {held}: refusing to run it")
 
@@ -178,12 +180,14 @@ def serve(fd: int, run, job_at: str, stage_at: str) -> None:
     """The zygote's loop: one request at a time from the socket `fd`, one fresh fork per request;
     `run(job_folder)` runs the job (in the fork, never here). Returns when the caller hangs up."""
     import threading
+
     # a fork copies one thread: a Python thread holding a lock at that moment would hang the job.
     # The imports leave only native pools that mend themselves across fork (OpenBLAS's workers and
     # jemalloc's background thread register fork handlers; the job starts them again if it needs them)
     if threading.active_count() != 1:
-        raise RuntimeError(f"the zygote runs {threading.active_count()} Python threads after its "
-                           f"imports; it must run one")
+        raise RuntimeError(
+            f"the zygote runs {threading.active_count()} Python threads after its imports; it must run one"
+        )
     sock = socket.socket(fileno=fd)
     sock.send(json.dumps({"ready": os.getpid()}).encode())
     while True:
@@ -216,8 +220,9 @@ class Zygote:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = mine
         try:
-            self.proc = subprocess.Popen([*argv, str(theirs.fileno())], env=env, cwd=cwd,
-                                         pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [*argv, str(theirs.fileno())], env=env, cwd=cwd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL
+            )
         finally:
             theirs.close()
         reply = self._reply()

@@ -7,6 +7,7 @@ linear head's accuracy (its best sign), the floor of what a trained head on that
 
   python benchmarks/chess_mate_probe.py --n 600 --seed 0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,10 +51,18 @@ def _mates(board, move):
 
 class Lc0:
     def __init__(self):
-        self.p = subprocess.Popen(lc0_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True, bufsize=1)
-        self._send("uci\nsetoption name Threads value 1\nsetoption name VerboseMoveStats value true\n"
-                   "setoption name PolicyTemperature value 1.0\nisready")
+        self.p = subprocess.Popen(
+            lc0_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        self._send(
+            "uci\nsetoption name Threads value 1\nsetoption name VerboseMoveStats value true\n"
+            "setoption name PolicyTemperature value 1.0\nisready"
+        )
         self._until("readyok")
 
     def _send(self, s):
@@ -117,8 +126,10 @@ def main():
     lc0.close()
     sf.quit()
     n = len(rows)
-    print(f"{n} positions (of {args.n} drawn; seed {args.seed}); {time.time() - t0:.0f} s; "
-          f"maia3 {n * len(args.elo) / tm:.0f} pos/s, lc0 {n / tl:.0f} pos/s")
+    print(
+        f"{n} positions (of {args.n} drawn; seed {args.seed}); {time.time() - t0:.0f} s; "
+        f"maia3 {n * len(args.elo) / tm:.0f} pos/s, lc0 {n / tl:.0f} pos/s"
+    )
     print("| feature (one-feature head) | vs random legal move | vs Stockfish best non-mate |")
     print("|---|---|---|")
     names = [f"maia{e}" for e in args.elo] + ["lc0"]

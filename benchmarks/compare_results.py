@@ -10,6 +10,7 @@ and the noise bound 2·sqrt(sd_a²/n_a + sd_b²/n_b) (two standard errors of the
 seed-to-seed spread of both runs); "agree" when |difference| <= that bound. With 3 seeds per run the
 bound is itself rough. Both runs must hold the same suite, ladder, method, pairs and split hashes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,9 +18,13 @@ import json
 import math
 from pathlib import Path
 
-METRICS = (("weak acc", ("weak", "accuracy")), ("ceiling acc", ("ceiling", "accuracy")),
-           ("student acc", ("student", "accuracy")), ("PGR acc", ("pgr_accuracy",)),
-           ("PGR AUROC", ("pgr_auroc",)))
+METRICS = (
+    ("weak acc", ("weak", "accuracy")),
+    ("ceiling acc", ("ceiling", "accuracy")),
+    ("student acc", ("student", "accuracy")),
+    ("PGR acc", ("pgr_accuracy",)),
+    ("PGR AUROC", ("pgr_auroc",)),
+)
 
 
 def load(folder) -> dict:
@@ -62,34 +67,52 @@ def compare(a: dict, b: dict) -> list[dict]:
     rows = []
     for task in a["tasks"]:
         for weak, strong in a["pairs"]:
-            ca, cb = ([c for c in r["cells"] if (c["task"], c["weak_rung"], c["strong_rung"])
-                       == (task, weak, strong)] for r in (a, b))
+            ca, cb = (
+                [c for c in r["cells"] if (c["task"], c["weak_rung"], c["strong_rung"]) == (task, weak, strong)]
+                for r in (a, b)
+            )
             for label, keys in METRICS:
                 ma, sa, na = _stats([_value(c, keys) for c in ca])
                 mb, sb, nb = _stats([_value(c, keys) for c in cb])
                 diff = ma - mb
-                noise = 2 * math.sqrt((sa ** 2) / na + (sb ** 2) / nb) if na > 1 and nb > 1 else math.nan
-                rows.append({"task": task, "pair": f"{weak}->{strong}", "metric": label,
-                             "mean_a": ma, "sd_a": sa, "n_a": na, "mean_b": mb, "sd_b": sb, "n_b": nb,
-                             "diff": diff, "noise": noise,
-                             "agree": bool(abs(diff) <= noise) if not math.isnan(diff * noise) else None})
+                noise = 2 * math.sqrt((sa**2) / na + (sb**2) / nb) if na > 1 and nb > 1 else math.nan
+                rows.append(
+                    {
+                        "task": task,
+                        "pair": f"{weak}->{strong}",
+                        "metric": label,
+                        "mean_a": ma,
+                        "sd_a": sa,
+                        "n_a": na,
+                        "mean_b": mb,
+                        "sd_b": sb,
+                        "n_b": nb,
+                        "diff": diff,
+                        "noise": noise,
+                        "agree": bool(abs(diff) <= noise) if not math.isnan(diff * noise) else None,
+                    }
+                )
     return rows
 
 
 def markdown(rows: list[dict], names=("A", "B")) -> str:
     def f(x):
         return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
     a, b = names
-    lines = [f"| task | pair | metric | {a} mean ± sd | {b} mean ± sd | {a} − {b} | noise (2 SE) | agree |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| task | pair | metric | {a} mean ± sd | {b} mean ± sd | {a} − {b} | noise (2 SE) | agree |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         agree = {True: "yes", False: "**no**", None: "n/a"}[r["agree"]]
-        lines.append(f"| {r['task']} | {r['pair']} | {r['metric']} | {f(r['mean_a'])} ± {f(r['sd_a'])} | "
-                     f"{f(r['mean_b'])} ± {f(r['sd_b'])} | {f(r['diff'])} | {f(r['noise'])} | {agree} |")
+        lines.append(
+            f"| {r['task']} | {r['pair']} | {r['metric']} | {f(r['mean_a'])} ± {f(r['sd_a'])} | "
+            f"{f(r['mean_b'])} ± {f(r['sd_b'])} | {f(r['diff'])} | {f(r['noise'])} | {agree} |"
+        )
     judged = [r for r in rows if r["agree"] is not None]
     lines.append("")
-    lines.append(f"{sum(r['agree'] for r in judged)} of {len(judged)} task × metric rows agree within "
-                 f"seed noise.")
+    lines.append(f"{sum(r['agree'] for r in judged)} of {len(judged)} task × metric rows agree within seed noise.")
     return "\n".join(lines)
 
 
@@ -103,11 +126,13 @@ def main(argv=None) -> list[dict]:
     ra, rb = load(args.a), load(args.b)
     rows = compare(ra, rb)
     names = tuple(args.names.split(","))
-    env = "\n".join(f"- {n}: {r['environment']['device']}, dtype {r['environment']['dtype']}, "
-                    f"torch {r['environment']['packages'].get('torch')}, seeds {r['seeds']}, "
-                    f"wall time {r['wall_time_s']} s" for n, r in zip(names, (ra, rb)))
-    text = (f"{ra['suite']} suite, ladder {ra['ladder']}, method {ra['method']}\n\n{env}\n\n"
-            + markdown(rows, names))
+    env = "\n".join(
+        f"- {n}: {r['environment']['device']}, dtype {r['environment']['dtype']}, "
+        f"torch {r['environment']['packages'].get('torch')}, seeds {r['seeds']}, "
+        f"wall time {r['wall_time_s']} s"
+        for n, r in zip(names, (ra, rb))
+    )
+    text = f"{ra['suite']} suite, ladder {ra['ladder']}, method {ra['method']}\n\n{env}\n\n" + markdown(rows, names)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

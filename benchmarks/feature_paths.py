@@ -10,6 +10,7 @@ the family pass the harness makes (the deepest cut once; w2s_bench.train.encode_
 
 Needs `pip install onnxruntime onnx onnxscript` for the ONNX path (skipped, with a note, without).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 def _batches(rung, texts):
     from w2s_bench.models import load_tokenizer
     from w2s_bench.train import _collate, _encode, _length, length_sorted_batches
+
     ids = _encode(rung, texts)
     pad = load_tokenizer(rung).pad_token_id
     order = length_sorted_batches([_length(x) for x in ids], rung.batch_size * 4, None)
@@ -58,12 +60,13 @@ def main(argv=None) -> int:
     from w2s_bench.stages import Cache, _gold, _texts, frozen_features
     from w2s_bench.tasks import load_splits, load_task
     from w2s_bench.train import Labeled, fit
+
     warnings.filterwarnings("ignore")
     rung = load_ladder(args.ladder).rung(args.rung)
     splits = load_splits(load_task(args.task))
     frozen_features(Cache(home() / "cache"), [(rung, ("student_train", "val"))], splits, {"task": args.task})
     train = Labeled(_texts(splits["student_train"]), _gold(splits["student_train"]))
-    val_rows = splits["val"][:args.n]
+    val_rows = splits["val"][: args.n]
     val = Labeled(_texts(val_rows), _gold(val_rows))
     head = fit(rung, train, Labeled(_texts(splits["val"]), _gold(splits["val"])), seed=0)
     texts = list(val.texts)
@@ -74,12 +77,12 @@ def main(argv=None) -> int:
     with torch.no_grad():
         paths["fp32 torch"] = _run(lambda i, m: model.pooled(i, m).numpy(), batches, len(texts), dim)
         qmodel = pooled_backbone(rung).eval()
-        qmodel.backbone = torch.ao.quantization.quantize_dynamic(qmodel.backbone, {torch.nn.Linear},
-                                                                 dtype=torch.qint8)
+        qmodel.backbone = torch.ao.quantization.quantize_dynamic(qmodel.backbone, {torch.nn.Linear}, dtype=torch.qint8)
         paths["int8 dynamic (torch.ao)"] = _run(lambda i, m: qmodel.pooled(i, m).numpy(), batches, len(texts), dim)
     note = ""
     try:
         import onnxruntime as ort
+
         with tempfile.TemporaryDirectory() as tmp:
             onnx_path = Path(tmp) / "model.onnx"
 
@@ -90,21 +93,32 @@ def main(argv=None) -> int:
 
                 def forward(self, input_ids, attention_mask):
                     return self.m.pooled(input_ids, attention_mask)
+
             _, ids, mask = batches[0]
-            torch.onnx.export(Pooled(model), (ids, mask), str(onnx_path), input_names=["input_ids", "attention_mask"],
-                              output_names=["pooled"], dynamo=False,
-                              dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"}})
+            torch.onnx.export(
+                Pooled(model),
+                (ids, mask),
+                str(onnx_path),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["pooled"],
+                dynamo=False,
+                dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"}},
+            )
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = torch.get_num_threads()
             sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
             paths["ONNX Runtime fp32"] = _run(
                 lambda i, m: sess.run(None, {"input_ids": i.numpy(), "attention_mask": m.numpy()})[0],
-                batches, len(texts), dim)
+                batches,
+                len(texts),
+                dim,
+            )
     except ImportError as e:
         note = f"ONNX Runtime path skipped: {e} (pip install onnxruntime onnx onnxscript)."
     # the whole ladder: one pass per rung (each cut loaded and run on its own) against the family
     # pass the harness makes (the deepest cut once, every rung's layer pooled from it)
     from w2s_bench.train import encode_frozen, encode_frozen_family
+
     rungs = load_ladder(args.ladder).rungs
     t = time.perf_counter()
     for r in rungs:
@@ -113,27 +127,37 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     family = encode_frozen_family(list(rungs), texts)
     one_pass = len(texts) / (time.perf_counter() - t)
-    ladder_line = (f"Whole ladder ({', '.join(r.name for r in rungs)}) on the same texts: one pass per rung "
-                   f"{per_rung:.1f} texts/s, one family pass {one_pass:.1f} texts/s: ratio {one_pass / per_rung:.2f}; "
-                   f"the family pass's {args.rung} features equal the separate pass's: "
-                   f"{bool(np.array_equal(family[args.rung], encode_frozen(rung, texts)))}.")
+    ladder_line = (
+        f"Whole ladder ({', '.join(r.name for r in rungs)}) on the same texts: one pass per rung "
+        f"{per_rung:.1f} texts/s, one family pass {one_pass:.1f} texts/s: ratio {one_pass / per_rung:.2f}; "
+        f"the family pass's {args.rung} features equal the separate pass's: "
+        f"{bool(np.array_equal(family[args.rung], encode_frozen(rung, texts)))}."
+    )
     print(ladder_line, flush=True)
     ref = paths["fp32 torch"][0]
-    lines = [f"# Feature paths: {args.ladder}/{args.rung} on {len(texts)} val texts of {args.task}", "",
-             "| path | texts/s | ratio to fp32 torch | cosine with fp32 (min / mean) | ceiling val acc |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# Feature paths: {args.ladder}/{args.rung} on {len(texts)} val texts of {args.task}",
+        "",
+        "| path | texts/s | ratio to fp32 torch | cosine with fp32 (min / mean) | ceiling val acc |",
+        "|---|---|---|---|---|",
+    ]
     for name, (feats, rate) in paths.items():
         cos = (feats * ref).sum(1) / np.linalg.norm(feats, axis=1) / np.linalg.norm(ref, axis=1)
         with torch.no_grad():
             p = torch.softmax(head.model(torch.from_numpy(feats)), 1)[:, 1].numpy()
         acc = float(((p > 0.5) == (val.targets > 0.5)).mean())
-        lines.append(f"| {name} | {rate:.1f} | {rate / paths['fp32 torch'][1]:.2f} | {cos.min():.4f} / "
-                     f"{cos.mean():.4f} | {acc:.3f} |")
+        lines.append(
+            f"| {name} | {rate:.1f} | {rate / paths['fp32 torch'][1]:.2f} | {cos.min():.4f} / "
+            f"{cos.mean():.4f} | {acc:.3f} |"
+        )
         print(lines[-1], flush=True)
     lines += ["", ladder_line]
     lines += ["", note] if note else []
-    lines += ["", f"`python benchmarks/feature_paths.py --task {args.task} --ladder {args.ladder} --rung "
-              f"{args.rung} --n {args.n}`, {torch.get_num_threads()} torch threads, on this machine."]
+    lines += [
+        "",
+        f"`python benchmarks/feature_paths.py --task {args.task} --ladder {args.ladder} --rung "
+        f"{args.rung} --n {args.n}`, {torch.get_num_threads()} torch threads, on this machine.",
+    ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -20,6 +20,7 @@ gradient clipping at norm 1:
 Each repeat times shared, bare, bare with one thread; steps/s are total steps over wall time;
 the ratios are shared steps/s over each bare loop's, per repeat (the median is quoted). `--profile` prints the cProfile of one shared run (top 20 by cumulative time).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ def _data(suite_name: str, task_name: str, rung_name: str, split: str):
     from w2s_bench.stages import Cache, _texts, frozen_features
     from w2s_bench.tasks import load_splits, load_task, weak_subset
     from w2s_bench.train import Labeled
+
     suite = load_suite(suite_name)
     rung = load_ladder(suite.ladder).rung(rung_name)
     if rung.kind != "frozen":
@@ -55,6 +57,7 @@ def _data(suite_name: str, task_name: str, rung_name: str, split: str):
 
     def gold(rows):
         return np.array([float(r["label"]) for r in rows])
+
     train = Labeled(_texts(splits[split]), gold(splits[split]))
     val = Labeled(_texts(splits["val"]), gold(splits["val"]))
     return rung, train, val, BANK
@@ -62,6 +65,7 @@ def _data(suite_name: str, task_name: str, rung_name: str, split: str):
 
 def shared(rung, train, val, seed: int):
     from w2s_bench.train import fit
+
     t = time.perf_counter()
     model = fit(rung, train, val, seed, desc="shared")
     return time.perf_counter() - t, model
@@ -70,6 +74,7 @@ def shared(rung, train, val, seed: int):
 def bare(rung, x: torch.Tensor, y: torch.Tensor, seed: int, threads: int | None = None):
     """A plain loop of the same shape: the only harness code it uses is the batch order."""
     from w2s_bench.train import length_sorted_batches
+
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -90,7 +95,8 @@ def _bare(rung, x, y, seed, length_sorted_batches):
     warm = int(rung.warmup_frac * total)
     opt = torch.optim.AdamW(head.parameters(), lr=rung.lr, weight_decay=rung.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / max(warm, 1), max(0.0, (total - s) / max(total - warm, 1))))
+        opt, lambda s: min((s + 1) / max(warm, 1), max(0.0, (total - s) / max(total - warm, 1)))
+    )
     for _ in range(rung.epochs):
         for b in length_sorted_batches([1] * len(y), rung.batch_size, gen):
             logits = head(xs[b])
@@ -122,6 +128,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     rung, train, val, bank = _data(args.suite, args.task, args.rung, args.split)
     from w2s_bench.train import _head_inputs
+
     x, _ = _head_inputs(rung, train.texts)
     y = torch.tensor(train.targets, dtype=torch.float32)
     steps = math.ceil(len(y) / rung.batch_size) * rung.epochs
@@ -139,18 +146,22 @@ def main(argv=None) -> int:
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         load = "?"
-    lines = [f"rung {rung.name} on {args.task} {args.split}: {len(y)} rows x {x.shape[1]} features, "
-             f"{rung.epochs} epochs x {math.ceil(len(y) / rung.batch_size)} batches of "
-             f"{rung.batch_size} = {steps} steps; torch {torch.__version__}, {platform.machine()}, "
-             f"process threads {torch.get_num_threads()}, load average {load}", "",
-             "| repeat | shared s | shared steps/s | bare s | bare steps/s | bare 1-thread s "
-             "| bare 1-thread steps/s | shared / bare | shared / bare 1-thread |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"rung {rung.name} on {args.task} {args.split}: {len(y)} rows x {x.shape[1]} features, "
+        f"{rung.epochs} epochs x {math.ceil(len(y) / rung.batch_size)} batches of "
+        f"{rung.batch_size} = {steps} steps; torch {torch.__version__}, {platform.machine()}, "
+        f"process threads {torch.get_num_threads()}, load average {load}",
+        "",
+        "| repeat | shared s | shared steps/s | bare s | bare steps/s | bare 1-thread s "
+        "| bare 1-thread steps/s | shared / bare | shared / bare 1-thread |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for i, (ts, tb, t1) in enumerate(rows):
-        lines.append(f"| {i} | {ts:.3f} | {steps / ts:.0f} | {tb:.3f} | {steps / tb:.0f} | {t1:.3f} "
-                     f"| {steps / t1:.0f} | {tb / ts:.2f} | {t1 / ts:.2f} |")
-    lines += ["", f"median shared / bare steps per second: {ratio:.2f} (process threads), "
-              f"{ratio1:.2f} (one thread)"]
+        lines.append(
+            f"| {i} | {ts:.3f} | {steps / ts:.0f} | {tb:.3f} | {steps / tb:.0f} | {t1:.3f} "
+            f"| {steps / t1:.0f} | {tb / ts:.2f} | {t1 / ts:.2f} |"
+        )
+    lines += ["", f"median shared / bare steps per second: {ratio:.2f} (process threads), {ratio1:.2f} (one thread)"]
     text = "\n".join(lines)
     print(text)
     if args.profile:

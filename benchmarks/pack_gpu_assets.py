@@ -15,6 +15,7 @@ this code needs that the lent GPU image lacks (see /work/.library/device/KINDS.m
 and datasets with their own missing dependencies), at the versions installed here, for CPython
 3.12 on x86-64 Linux; benchmarks/gpu_check.sh installs them with --no-index --no-deps.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,16 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 SKIP = {".gitattributes", "README.md"}  # model-card files no loader reads
 # what the GPU image lacks (it has torch, transformers, peft, pandas, pyarrow, scikit-learn, ...)
-GPU_WHEELS = ("pydantic", "pydantic_core", "annotated-types", "typing-inspection", "datasets", "dill",
-              "multiprocess", "typing_extensions")
+GPU_WHEELS = (
+    "pydantic",
+    "pydantic_core",
+    "annotated-types",
+    "typing-inspection",
+    "datasets",
+    "dill",
+    "multiprocess",
+    "typing_extensions",
+)
 
 
 def needed(suite: str) -> list[tuple[str, str, str]]:
@@ -36,6 +45,7 @@ def needed(suite: str) -> list[tuple[str, str, str]]:
     from w2s_bench.registry import load_ladder, load_suite
     from w2s_bench.specs import WheelSource
     from w2s_bench.tasks import load_task
+
     spec = load_suite(suite)
     out = []
     for name in spec.tasks:
@@ -52,16 +62,21 @@ def _bf16_copy(src: Path, dst: Path) -> None:
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
+
     with safe_open(str(src), framework="pt") as f:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
-    save_file({k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous()
-               for k, v in tensors.items()}, str(dst), metadata={**meta, "format": "pt"})
+    save_file(
+        {k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()},
+        str(dst),
+        metadata={**meta, "format": "pt"},
+    )
 
 
 def pack(suite: str, out: Path) -> dict[str, int]:
     """Build OUT; returns {relative path: bytes}."""
     from w2s_bench.assets import _DONE, ASSETS, asset_dir
+
     out = Path(out)
     sizes = {}
     for package, path, kind in needed(suite):
@@ -79,8 +94,10 @@ def pack(suite: str, out: Path) -> dict[str, int]:
                 _bf16_copy(f, dst)
             else:
                 shutil.copy2(f, dst)
-        (dst_root / _DONE).write_text(f"{ASSETS[package]}\nsubset for suite {suite} packed by "
-                                      f"benchmarks/pack_gpu_assets.py (model weights in bf16)\n")
+        (dst_root / _DONE).write_text(
+            f"{ASSETS[package]}\nsubset for suite {suite} packed by "
+            f"benchmarks/pack_gpu_assets.py (model weights in bf16)\n"
+        )
     for f in sorted(out.rglob("*")):
         if f.is_file():
             sizes[str(f.relative_to(out))] = f.stat().st_size
@@ -91,12 +108,31 @@ def download_wheels(folder: Path) -> None:
     import importlib.metadata as md
     import subprocess
     import sys
+
     specs = [f"{name}=={md.version(name)}" for name in GPU_WHEELS]
-    platforms = [a for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
-                 for a in ("--platform", p)]
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "--python-version", "3.12", "--implementation", "cp", *platforms, "-d", str(folder),
-                    *specs], check=True)
+    platforms = [
+        a for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64") for a in ("--platform", p)
+    ]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.12",
+            "--implementation",
+            "cp",
+            *platforms,
+            "-d",
+            str(folder),
+            *specs,
+        ],
+        check=True,
+    )
 
 
 def main(argv=None):

@@ -17,6 +17,7 @@ every backbone's features of a split are computed once for all configurations):
 
 Cost on 2 cores: the features (mpnet is most of it), then seconds per head; with --skip tasks it reads only cached features of the suite tasks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 def _ci(values) -> str:
     from w2s_bench.scoring import fmt_ci, mean_ci
+
     return fmt_ci(*mean_ci(list(values)))
 
 
@@ -46,18 +48,24 @@ def _ladder_file(folder: Path, epochs: int) -> str:
     import re
 
     from w2s_bench.registry import HERE, load_ladder
+
     text = (HERE / "ladders" / "pocket_frozen.toml").read_text()
     path = folder / f"pocket_frozen_e{epochs}.toml"
-    path.write_text(re.sub(r"\nepochs = \d+\n", f"\nepochs = {epochs}\n", text)
-                    .replace('name = "pocket_frozen"', f'name = "pocket_frozen_e{epochs}"'))
+    path.write_text(
+        re.sub(r"\nepochs = \d+\n", f"\nepochs = {epochs}\n", text).replace(
+            'name = "pocket_frozen"', f'name = "pocket_frozen_e{epochs}"'
+        )
+    )
     assert {r.epochs for r in load_ladder(str(path)).rungs} == {epochs}
     return str(path)
 
 
 def run(method, seeds, tasks, cache, out, **kw):
     from w2s_bench.run import evaluate
-    return evaluate(method=method, suite="pocket.v3", seeds=seeds, tasks=tasks, cache_dir=cache,
-                    out=out, quiet=True, **kw)["result"]
+
+    return evaluate(
+        method=method, suite="pocket.v3", seeds=seeds, tasks=tasks, cache_dir=cache, out=out, quiet=True, **kw
+    )["result"]
 
 
 EPOCHS = (1, 2, 5, 10, 20)
@@ -70,10 +78,13 @@ def rung_table(tasks, seeds, cache) -> list[str]:
     from w2s_bench.stages import Cache, _frozen_features, _gold, _texts
     from w2s_bench.tasks import load_splits, load_task
     from w2s_bench.train import Labeled, fit
+
     ladder, cache = load_ladder("pocket_frozen"), Cache(cache)
     data = {t: load_splits(load_task(t)) for t in tasks}
-    lines = ["| rung | trained on | " + " | ".join(f"{e} epochs" for e in EPOCHS) + " | best | in the ladder |",
-             "|---|---|" + "---|" * len(EPOCHS) + "---|---|"]
+    lines = [
+        "| rung | trained on | " + " | ".join(f"{e} epochs" for e in EPOCHS) + " | best | in the ladder |",
+        "|---|---|" + "---|" * len(EPOCHS) + "---|---|",
+    ]
     for rung in ladder.rungs:
         split = "student_train" if rung.name == "mpnet" else "weak_train"
         scores = []
@@ -88,15 +99,18 @@ def rung_table(tasks, seeds, cache) -> list[str]:
                     accs.append(float(((p > 0.5) == (val.targets > 0.5)).mean()))
             scores.append(float(np.mean(accs)))
         best = EPOCHS[int(np.argmax(scores))]
-        lines.append(f"| {rung.name} | {split} gold | " + " | ".join(f"{x:.3f}" for x in scores)
-                     + f" | {best} | {rung.epochs} |")
+        lines.append(
+            f"| {rung.name} | {split} gold | " + " | ".join(f"{x:.3f}" for x in scores) + f" | {best} | {rung.epochs} |"
+        )
         print(lines[-1], flush=True)
     return lines
 
 
 def task_table(tasks, seeds, cache, tmp) -> list[str]:
-    lines = ["| task | test n | weak acc | ceiling acc | gap | naive acc | naive PGR (acc) | meets criteria |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | test n | weak acc | ceiling acc | gap | naive acc | naive PGR (acc) | meets criteria |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for task in tasks:
         res = run("naive", seeds, [task], cache, tmp / f"task_{task}")
         cells = [c for c in res.cells]
@@ -104,16 +118,20 @@ def task_table(tasks, seeds, cache, tmp) -> list[str]:
         c_ = np.mean([c.ceiling.accuracy for c in cells])
         s = np.mean([c.student.accuracy for c in cells])
         ok = w >= 0.60 and c_ - w >= 0.08 and cells[0].n_test >= 1000
-        lines.append(f"| {task} | {cells[0].n_test} | {w:.3f} | {c_:.3f} | {c_ - w:+.3f} | {s:.3f} | "
-                     f"{_ci(x.pgr_accuracy for x in cells)} | {'yes' if ok else 'no'} |")
+        lines.append(
+            f"| {task} | {cells[0].n_test} | {w:.3f} | {c_:.3f} | {c_ - w:+.3f} | {s:.3f} | "
+            f"{_ci(x.pgr_accuracy for x in cells)} | {'yes' if ok else 'no'} |"
+        )
         print(lines[-1], flush=True)
     return lines
 
 
 def protocol_table(tasks, seeds, cache, tmp) -> list[str]:
-    lines = ["| weak rung | head epochs | task | weak acc | ceiling acc | naive acc | naive PGR | "
-             "aux_conf acc | aux_conf PGR | aux_conf − naive (PGR, paired) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| weak rung | head epochs | task | weak acc | ceiling acc | naive acc | naive PGR | "
+        "aux_conf acc | aux_conf PGR | aux_conf − naive (PGR, paired) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     # the ladder before the rung table (every head 2 epochs, fixed a priori) and as shipped
     for label, ladder in (("all 2 (a priori)", _ladder_file(tmp, 2)), ("as shipped", None)):
         weak, epochs = "mini1", label
@@ -123,14 +141,18 @@ def protocol_table(tasks, seeds, cache, tmp) -> list[str]:
         for task in tasks:
             n = [naive[task, s] for s in seeds]
             a = [aux[task, s] for s in seeds]
-            diff = [x.pgr_accuracy - y.pgr_accuracy for x, y in zip(a, n)
-                    if x.pgr_accuracy is not None and y.pgr_accuracy is not None]
+            diff = [
+                x.pgr_accuracy - y.pgr_accuracy
+                for x, y in zip(a, n)
+                if x.pgr_accuracy is not None and y.pgr_accuracy is not None
+            ]
             lines.append(
                 f"| {weak} | {epochs} | {task} | {np.mean([c.weak.accuracy for c in n]):.3f} | "
                 f"{np.mean([c.ceiling.accuracy for c in n]):.3f} | "
                 f"{np.mean([c.student.accuracy for c in n]):.3f} | {_ci(c.pgr_accuracy for c in n)} | "
                 f"{np.mean([c.student.accuracy for c in a]):.3f} | {_ci(c.pgr_accuracy for c in a)} | "
-                f"{_ci(diff)} |")
+                f"{_ci(diff)} |"
+            )
             print(lines[-1], flush=True)
     return lines
 
@@ -138,8 +160,11 @@ def protocol_table(tasks, seeds, cache, tmp) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--tasks", default="rotten_tomatoes.v3,hellaswag,social_iqa,piqa,boolq,sst2",
-                    help="candidate tasks for the task table")
+    ap.add_argument(
+        "--tasks",
+        default="rotten_tomatoes.v3,hellaswag,social_iqa,piqa,boolq,sst2",
+        help="candidate tasks for the task table",
+    )
     ap.add_argument("--suite-tasks", default=None, help="tasks of the protocol table (default: the suite's)")
     ap.add_argument("--skip", choices=["tasks", "rungs", "protocol"], action="append", default=[])
     ap.add_argument("--cache-dir", default=None, help="stage cache (default: $W2S_BENCH_HOME/cache)")
@@ -147,6 +172,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from w2s_bench.assets import home
     from w2s_bench.registry import load_suite
+
     seeds = [int(s) for s in args.seeds.split(",")]
     cache = Path(args.cache_dir or home() / "cache")
     suite_tasks = args.suite_tasks.split(",") if args.suite_tasks else load_suite("pocket.v3").tasks
@@ -157,14 +183,20 @@ def main(argv=None) -> int:
             out += ["## Candidate tasks (weak mini1 -> strong mpnet, naive, seeds " + args.seeds + ")", ""]
             out += task_table(args.tasks.split(","), seeds, cache, tmp) + [""]
         if "rungs" not in args.skip:
-            out += ["## Head epochs per rung: gold val accuracy, trained on gold (seeds " + args.seeds + ")",
-                    "", "Tasks: " + ", ".join(suite_tasks) + ".", ""]
+            out += [
+                "## Head epochs per rung: gold val accuracy, trained on gold (seeds " + args.seeds + ")",
+                "",
+                "Tasks: " + ", ".join(suite_tasks) + ".",
+                "",
+            ]
             out += rung_table(suite_tasks, seeds, cache) + [""]
         if "protocol" not in args.skip:
             out += ["## Weak rung and head epochs (naive and aux_conf, seeds " + args.seeds + ")", ""]
             out += protocol_table(suite_tasks, seeds, cache, tmp) + [""]
-    out.append(f"`python benchmarks/pocket_v3_sweep.py --seeds {args.seeds}` — {time.time() - t0:.0f} s "
-               f"on this machine (stage cache shared with earlier runs).")
+    out.append(
+        f"`python benchmarks/pocket_v3_sweep.py --seeds {args.seeds}` — {time.time() - t0:.0f} s "
+        f"on this machine (stage cache shared with earlier runs)."
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(out) + "\n")
     print(f"wrote {args.out}")

@@ -8,6 +8,7 @@ verify's notes and problems and the wall time.
 `--features-cache`: a stage cache holding the frozen features (CI keeps one, filled from pinned
 weights by its own verify job); without it the features are computed in the run (a cold CI cache).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,6 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     from w2s_bench.leaderboard import entry as E
     from w2s_bench.leaderboard.reproduce import reproduce_entries
+
     result = E.read_result(args.entry / "result.json")
     notes, t0 = [], time.time()
     problems = reproduce_entries([(args.entry, result, [])], args.cells, notes, args.features_cache)
@@ -35,8 +37,10 @@ def main() -> None:
         print(f"note: {n}")
     for p in problems:
         print(f"FAIL  {p}")
-    print(f"{args.entry}: {len(result.cells)} cells, verify --reproduce {wall:.0f} s "
-          f"({'features from ' + str(args.features_cache) if args.features_cache else 'features computed'})")
+    print(
+        f"{args.entry}: {len(result.cells)} cells, verify --reproduce {wall:.0f} s "
+        f"({'features from ' + str(args.features_cache) if args.features_cache else 'features computed'})"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ default pair were chosen (ceiling - weak must be >= 5 points).
 The weakest rung trains on `weak_train`, the others on `student_train` (as weak model and ceiling
 do in the protocol); all select on gold `val`. Prints one line per task x rung.
 """
+
 import argparse
 import os
 import time
@@ -34,15 +35,17 @@ def main():
         splits = load_splits(load_task(task))
 
         def labeled(s, splits=splits):
-            return Labeled(tuple(r["text"] for r in splits[s]),
-                           np.array([r["label"] for r in splits[s]], dtype=float))
+            return Labeled(tuple(r["text"] for r in splits[s]), np.array([r["label"] for r in splits[s]], dtype=float))
+
         for name in args.rungs.split(","):
             t0 = time.time()
             train = labeled("weak_train" if name == weakest else "student_train")
             model = fit(ladder.rung(name), train, labeled("val"), seed=args.seed, desc=name)
             m = metrics(labeled("test").targets, model.predict(labeled("test").texts))
-            print(f"{task:16s} {name}  test acc {m['accuracy']:.3f}  AUROC {m['auroc']:.3f}  "
-                  f"({time.time() - t0:.0f} s)", flush=True)
+            print(
+                f"{task:16s} {name}  test acc {m['accuracy']:.3f}  AUROC {m['auroc']:.3f}  ({time.time() - t0:.0f} s)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ A throw-away method module records `time.time()` on its first line; a describe j
 The difference between the sealed start and `preload` is bubblewrap's namespaces, the job folder
 and the seal; `preload` minus `python` is the libraries' import.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PROBE = '''import time
+PROBE = """import time
 IMPORTED_AT = time.time()  # the method's first line
 from w2s_bench.api import Method
 
@@ -40,17 +41,20 @@ class Probe(Method):
 
     def train_student(self, weak_labels):
         raise NotImplementedError
-'''
+"""
 
 
 def sealed(how: str, warm: bool = True) -> tuple[float, float]:
     from w2s_bench import isolate
     from w2s_bench.registry import default_hidden
+
     os.environ["W2S_BENCH_ISOLATION"] = how
     os.environ["W2S_BENCH_ZYGOTE"] = "1" if warm else "0"
     t0 = time.time()
-    info, _ = isolate.run_sealed({"kind": "describe", "methods": {"probe": ("w2s_start_probe:Probe", {})}},
-                                 hidden=[str(h) for h in default_hidden()])
+    info, _ = isolate.run_sealed(
+        {"kind": "describe", "methods": {"probe": ("w2s_start_probe:Probe", {})}},
+        hidden=[str(h) for h in default_hidden()],
+    )
     return info["probe"]["config"]["imported_at"] - t0, time.time() - t0
 
 
@@ -68,6 +72,7 @@ def main(argv=None) -> int:
     if args.repeats < 1:
         ap.error("--repeats must be at least 1")
     from w2s_bench import isolate
+
     with tempfile.TemporaryDirectory(prefix="w2s-start-probe-") as d:
         (Path(d) / "w2s_start_probe.py").write_text(PROBE)
         sys.path.insert(0, d)
@@ -90,8 +95,12 @@ def main(argv=None) -> int:
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         load = "?"
-    lines = [f"{args.repeats} repeats after one warm-up round; {os.cpu_count()} CPUs, load average at "
-             f"the end {load}", "", "| what | median s | min s | max s |", "|---|---|---|---|"]
+    lines = [
+        f"{args.repeats} repeats after one warm-up round; {os.cpu_count()} CPUs, load average at the end {load}",
+        "",
+        "| what | median s | min s | max s |",
+        "|---|---|---|---|",
+    ]
     for k, v in times.items():
         lines.append(f"| {k} | {statistics.median(v):.2f} | {min(v):.2f} | {max(v):.2f} |")
     text = "\n".join(lines)

@@ -49,6 +49,7 @@ step time and by the peak):
 - the peak is the best bf16 matmul throughput (8192² operands on CUDA) measured in the same run on
   the same device. Biases, norms, activations, softmax and the optimizer are not counted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,10 @@ DESCRIPTION = {
 
 # ---- configs and data ------------------------------------------------------------------------
 
+
 def load_config(name: str):
     from transformers import AutoConfig
+
     folder = CONFIGS / name
     if not (folder / "config.json").exists():
         known = ", ".join(sorted(p.name for p in CONFIGS.iterdir() if (p / "config.json").exists()))
@@ -99,6 +102,7 @@ def task_lengths(max_length: int, suite: str = "pocket") -> list[int]:
     from w2s_bench.models import load_tokenizer
     from w2s_bench.registry import load_ladder, load_suite
     from w2s_bench.tasks import load_splits, load_task
+
     spec = load_suite(suite)
     tok = load_tokenizer(load_ladder(spec.ladder).rungs[0])
     texts = []
@@ -121,10 +125,12 @@ def make_examples(cfg, lengths: list[int], pad_id: int, seed: int) -> list[list[
 
 # ---- FLOPs -----------------------------------------------------------------------------------
 
+
 def matmul_weights(model: nn.Module) -> tuple[int, int]:
     """(trained, frozen) element counts of the weights used as matmuls: nn.Linear, GPT-2's
     Conv1D, LoRA's A and B; a peft copy kept for saving (`original_module`) is not counted."""
     from transformers.pytorch_utils import Conv1D
+
     trained = frozen = 0
     for name, module in model.named_modules():
         if ".original_module" in name or name.endswith("original_module"):
@@ -155,9 +161,11 @@ def step_flops(trained: int, frozen: int, layers: int, d_attn: int, seq_lengths)
 
 # ---- the loops -------------------------------------------------------------------------------
 
+
 @dataclass
 class Step:
     """What a loop's step processed: real lengths of its rows and the padded width."""
+
     lengths: list[int]
     width: int
 
@@ -193,12 +201,13 @@ def _fixed_batches(n_examples: int, batch: int, count: int, seed: int) -> list[l
     order = g.permutation(n_examples).tolist()
     while len(order) < batch * count:
         order += g.permutation(n_examples).tolist()
-    return [order[i * batch:(i + 1) * batch] for i in range(count)]
+    return [order[i * batch : (i + 1) * batch] for i in range(count)]
 
 
 def loop_a(cfg, examples, batches, max_length, dev, minibatch: int):
     """Built like the released code (see the module doc)."""
     from transformers import AutoModel
+
     torch.manual_seed(0)
     with dev:
         backbone = AutoModel.from_config(cfg, dtype=torch.float32, attn_implementation="eager")
@@ -211,10 +220,10 @@ def loop_a(cfg, examples, batches, max_length, dev, minibatch: int):
     def run_step(b):
         logits = []
         for i in range(0, len(b), minibatch):
-            rows = [examples[j] for j in b[i:i + minibatch]]
+            rows = [examples[j] for j in b[i : i + minibatch]]
             ids = torch.zeros((len(rows), max_length), dtype=torch.long)
             for r, x in enumerate(rows):
-                ids[r, :len(x)] = torch.tensor(x)
+                ids[r, : len(x)] = torch.tensor(x)
             ids = ids.to(dev)
             lens = (ids != 0).sum(-1)
             h = backbone(ids).last_hidden_state
@@ -225,6 +234,7 @@ def loop_a(cfg, examples, batches, max_length, dev, minibatch: int):
         opt.step()
         opt.zero_grad()
         return Step([len(examples[j]) for j in b], max_length)
+
     return model, run_step
 
 
@@ -232,13 +242,12 @@ def loop_b(cfg, examples, batches, max_length, dev, pad_id: int):
     """A plain transformers + peft LoRA loop (see the module doc)."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForSequenceClassification
+
     torch.manual_seed(0)
     cfg = cfg.__class__.from_dict({**cfg.to_dict(), "num_labels": 2, "pad_token_id": pad_id})
     with dev:
-        model = AutoModelForSequenceClassification.from_config(cfg, dtype=torch.bfloat16,
-                                                               attn_implementation="sdpa")
-    model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16,
-                                             target_modules="all-linear"))
+        model = AutoModelForSequenceClassification.from_config(cfg, dtype=torch.bfloat16, attn_implementation="sdpa")
+    model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, target_modules="all-linear"))
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     targets = torch.rand(len(examples), device=dev)
@@ -247,23 +256,32 @@ def loop_b(cfg, examples, batches, max_length, dev, pad_id: int):
         ids = torch.full((len(b), max_length), pad_id, dtype=torch.long)
         mask = torch.zeros((len(b), max_length), dtype=torch.long)
         for r, j in enumerate(b):
-            ids[r, :len(examples[j])] = torch.tensor(examples[j])
-            mask[r, :len(examples[j])] = 1
+            ids[r, : len(examples[j])] = torch.tensor(examples[j])
+            mask[r, : len(examples[j])] = 1
         logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
         loss = _soft_ce(logits, targets[b])
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         return Step([len(examples[j]) for j in b], max_length)
+
     return model, run_step
 
 
 def our_rung(name: str, max_length: int, batch_size: int):
     from w2s_bench.specs import HubSource, LoraSpec, RungSpec
-    return RungSpec(name=name, source=HubSource(type="hub", id=f"benchmarks/configs/{name}",
-                                                revision="random-init"),
-                    pooling="last", max_length=max_length, lr=1e-4, batch_size=batch_size,
-                    epochs=1, lora=LoraSpec(), dtype="bfloat16")
+
+    return RungSpec(
+        name=name,
+        source=HubSource(type="hub", id=f"benchmarks/configs/{name}", revision="random-init"),
+        pooling="last",
+        max_length=max_length,
+        lr=1e-4,
+        batch_size=batch_size,
+        epochs=1,
+        lora=LoraSpec(),
+        dtype="bfloat16",
+    )
 
 
 def our_classifier(cfg, rung, pad_id: int, dev, checkpointing: bool = False):
@@ -273,6 +291,7 @@ def our_classifier(cfg, rung, pad_id: int, dev, checkpointing: bool = False):
     from transformers import AutoModel
 
     from w2s_bench.models import DTYPES, Classifier, adapt_backbone
+
     torch.manual_seed(0)
     with dev:
         backbone = AutoModel.from_config(cfg, dtype=DTYPES[rung.dtype])
@@ -290,12 +309,13 @@ def loop_ours(cfg, examples, rung, dev, pad_id: int, variant: str, seed: int):
         soft_ce_loss,
         train_step,
     )
+
     model = our_classifier(cfg, rung, pad_id, dev, checkpointing=variant == "ours-ckpt")
     lengths = [len(x) for x in examples]
     gen = torch.Generator().manual_seed(seed)
     if variant == "ours-unsorted":
         order = torch.randperm(len(examples), generator=gen).tolist()
-        batches = [order[i:i + rung.batch_size] for i in range(0, len(order), rung.batch_size)]
+        batches = [order[i : i + rung.batch_size] for i in range(0, len(order), rung.batch_size)]
     else:
         batches = length_sorted_batches(lengths, rung.batch_size, gen)
     opt = Optimizer(model, rung, total=len(batches), fused=False if variant == "ours-unfused" else None)
@@ -304,14 +324,25 @@ def loop_ours(cfg, examples, rung, dev, pad_id: int, variant: str, seed: int):
     counter = [0]
 
     def run_step(b):
-        train_step(stepped, opt, [examples[j] for j in b], targets[b], pad_id, soft_ce_loss,
-                   counter[0], len(batches), "throughput")
+        train_step(
+            stepped,
+            opt,
+            [examples[j] for j in b],
+            targets[b],
+            pad_id,
+            soft_ce_loss,
+            counter[0],
+            len(batches),
+            "throughput",
+        )
         counter[0] += 1
         return Step([lengths[j] for j in b], max(lengths[j] for j in b))
+
     return model, run_step, batches
 
 
 # ---- measuring -------------------------------------------------------------------------------
+
 
 def bf16_peak(dev: torch.device, n: int | None = None, reps: int = 3) -> float:
     """Best bf16 matmul throughput (FLOP/s) of an n x n x n product on `dev`."""
@@ -327,7 +358,7 @@ def bf16_peak(dev: torch.device, n: int | None = None, reps: int = 3) -> float:
         for _ in range(iters):
             a @ b
         _sync(dev)
-        best = max(best, 2 * n ** 3 * iters / (time.perf_counter() - t0))
+        best = max(best, 2 * n**3 * iters / (time.perf_counter() - t0))
     return best
 
 
@@ -342,23 +373,29 @@ def measure(cfg_name: str, loop: str, examples, args, dev, peak: float) -> dict:
     pad_id = cfg.vocab_size - 1
     layers, d_attn = attention_dims(cfg)
     precision, tuning, padding = DESCRIPTION[loop]
-    row = {"config": cfg_name, "loop": loop, "precision": precision, "tuning": tuning,
-           "padding": padding, "batch": args.batch_size}
+    row = {
+        "config": cfg_name,
+        "loop": loop,
+        "precision": precision,
+        "tuning": tuning,
+        "padding": padding,
+        "batch": args.batch_size,
+    }
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     try:
         if loop == "a":
             fixed = _fixed_batches(len(examples), args.batch_size, args.warmup + args.steps, args.seed)
             model, run_step = loop_a(cfg, examples, fixed, args.max_length, dev, args.a_minibatch)
-            warm, timed = fixed[:args.warmup], fixed[args.warmup:]
+            warm, timed = fixed[: args.warmup], fixed[args.warmup :]
         elif loop == "b":
             fixed = _fixed_batches(len(examples), args.batch_size, args.warmup + args.steps, args.seed)
             model, run_step = loop_b(cfg, examples, fixed, args.max_length, dev, pad_id)
-            warm, timed = fixed[:args.warmup], fixed[args.warmup:]
+            warm, timed = fixed[: args.warmup], fixed[args.warmup :]
         else:
             rung = our_rung(cfg_name, args.max_length, args.batch_size)
             model, run_step, batches = loop_ours(cfg, examples, rung, dev, pad_id, loop, args.seed)
-            warm, timed = batches[:args.warmup], batches  # warm-up, then one whole pass timed
+            warm, timed = batches[: args.warmup], batches  # warm-up, then one whole pass timed
         trained, frozen = matmul_weights(model)
         t = _timed(run_step, warm, timed, dev)
         peak_mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
@@ -373,45 +410,64 @@ def measure(cfg_name: str, loop: str, examples, args, dev, peak: float) -> dict:
     tokens = sum(sum(s.lengths) for s in t.steps)
     useful = sum(step_flops(trained, frozen, layers, d_attn, s.lengths) for s in t.steps)
     padded = sum(step_flops(trained, frozen, layers, d_attn, [s.width] * len(s.lengths)) for s in t.steps)
-    return {**row, "steps": len(t.steps), "seconds": t.seconds, "examples": n_ex,
-            "peak_mem_gib": peak_mem, "tokens": tokens, "padded_tokens": sum(s.width * len(s.lengths) for s in t.steps),
-            "trained_matmul_params": trained, "frozen_matmul_params": frozen,
-            "flops": useful, "flops_incl_pad": padded,
-            "examples_per_s": n_ex / t.seconds, "tokens_per_s": tokens / t.seconds,
-            "mfu": useful / t.seconds / peak, "mfu_incl_pad": padded / t.seconds / peak}
+    return {
+        **row,
+        "steps": len(t.steps),
+        "seconds": t.seconds,
+        "examples": n_ex,
+        "peak_mem_gib": peak_mem,
+        "tokens": tokens,
+        "padded_tokens": sum(s.width * len(s.lengths) for s in t.steps),
+        "trained_matmul_params": trained,
+        "frozen_matmul_params": frozen,
+        "flops": useful,
+        "flops_incl_pad": padded,
+        "examples_per_s": n_ex / t.seconds,
+        "tokens_per_s": tokens / t.seconds,
+        "mfu": useful / t.seconds / peak,
+        "mfu_incl_pad": padded / t.seconds / peak,
+    }
 
 
 def add_ratios(rows: list[dict]) -> None:
     """examples/s of each loop over loop (b)'s, per config."""
     for r in rows:
-        ref = next((x for x in rows if x["config"] == r["config"] and x["loop"] == "b"
-                    and "examples_per_s" in x), None)
-        r["ratio_to_b"] = (r["examples_per_s"] / ref["examples_per_s"]
-                           if ref and "examples_per_s" in r else None)
+        ref = next((x for x in rows if x["config"] == r["config"] and x["loop"] == "b" and "examples_per_s" in x), None)
+        r["ratio_to_b"] = r["examples_per_s"] / ref["examples_per_s"] if ref and "examples_per_s" in r else None
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| config | loop | precision | tuning | padding | batch | examples/s | tokens/s (non-pad) "
-            "| MFU | MFU incl. pad | × (b) | peak memory |")
+    head = (
+        "| config | loop | precision | tuning | padding | batch | examples/s | tokens/s (non-pad) "
+        "| MFU | MFU incl. pad | × (b) | peak memory |"
+    )
     lines = [head, "|" + "---|" * 12]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['config']} | {r['loop']} | {r['precision']} | {r['tuning']} | "
-                         f"{r['padding']} | {r['batch']} | {r['error']} | | | | | |")
+            lines.append(
+                f"| {r['config']} | {r['loop']} | {r['precision']} | {r['tuning']} | "
+                f"{r['padding']} | {r['batch']} | {r['error']} | | | | | |"
+            )
             continue
         ratio = "" if r["ratio_to_b"] is None else f"{r['ratio_to_b']:.2f}"
         mem = "" if r.get("peak_mem_gib") is None else f"{r['peak_mem_gib']:.1f} GiB"
-        lines.append(f"| {r['config']} | {r['loop']} | {r['precision']} | {r['tuning']} | "
-                     f"{r['padding']} | {r['batch']} | {r['examples_per_s']:.1f} | "
-                     f"{r['tokens_per_s']:,.0f} | {100 * r['mfu']:.1f} % | "
-                     f"{100 * r['mfu_incl_pad']:.1f} % | {ratio} | {mem} |")
+        lines.append(
+            f"| {r['config']} | {r['loop']} | {r['precision']} | {r['tuning']} | "
+            f"{r['padding']} | {r['batch']} | {r['examples_per_s']:.1f} | "
+            f"{r['tokens_per_s']:,.0f} | {100 * r['mfu']:.1f} % | "
+            f"{100 * r['mfu_incl_pad']:.1f} % | {ratio} | {mem} |"
+        )
     return "\n".join(lines)
 
 
 def environment(dev: torch.device) -> dict:
     import importlib.metadata as md
-    env = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})",
-           "python": platform.python_version(), "threads": torch.get_num_threads()}
+
+    env = {
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})",
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+    }
     for name in ("torch", "transformers", "peft"):
         env[name] = md.version(name)
     if dev.type == "cuda":
@@ -426,15 +482,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--data", choices=("tasks", "full"), default="tasks")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--examples", type=int, default=400,
-                    help="example pool; ours times one pass over it (50 batches of 8 = one sorting chunk)")
+    ap.add_argument(
+        "--examples",
+        type=int,
+        default=400,
+        help="example pool; ours times one pass over it (50 batches of 8 = one sorting chunk)",
+    )
     ap.add_argument("--steps", type=int, default=10, help="timed steps of the fixed-padding loops")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--a-minibatch", type=int, default=1, help="(a)'s minibatch (released default: 1)")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, help="also write the rows and the environment as JSON "
-                    "(a .jsonl file: append one line)")
+    ap.add_argument(
+        "--out", type=Path, help="also write the rows and the environment as JSON (a .jsonl file: append one line)"
+    )
     args = ap.parse_args(argv)
     loops = LOOPS if args.loops == "all" else tuple(x.strip() for x in args.loops.split(","))
     unknown = set(loops) - set(LOOPS)
@@ -456,17 +517,32 @@ def main(argv=None) -> dict:
         examples = make_examples(cfg, lengths, cfg.vocab_size - 1, args.seed)
         for loop in loops:
             row = measure(name, loop, examples, args, dev, peak)
-            print(f"{name} {loop}: " + (row.get("error") or f"{row['examples_per_s']:.1f} examples/s, "
-                                        f"MFU {100 * row['mfu']:.1f} %"), file=sys.stderr, flush=True)
+            print(
+                f"{name} {loop}: "
+                + (row.get("error") or f"{row['examples_per_s']:.1f} examples/s, MFU {100 * row['mfu']:.1f} %"),
+                file=sys.stderr,
+                flush=True,
+            )
             rows.append(row)
     add_ratios(rows)
     env = environment(dev)
-    result = {"environment": env, "peak_bf16_flops": peak, "args": {k: str(v) for k, v in vars(args).items()},
-              "data": {"kind": args.data, "mean_length": float(np.mean(lengths)),
-                       "max_length": args.max_length, "examples": args.examples}, "rows": rows}
-    print(f"device: {env['device']}; torch {env['torch']}, transformers {env['transformers']}, "
-          f"peft {env['peft']}; measured bf16 matmul peak {peak / 1e12:.1f} TFLOP/s; data: {args.data} "
-          f"(mean {np.mean(lengths):.1f} of max {args.max_length} tokens)\n")
+    result = {
+        "environment": env,
+        "peak_bf16_flops": peak,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "data": {
+            "kind": args.data,
+            "mean_length": float(np.mean(lengths)),
+            "max_length": args.max_length,
+            "examples": args.examples,
+        },
+        "rows": rows,
+    }
+    print(
+        f"device: {env['device']}; torch {env['torch']}, transformers {env['transformers']}, "
+        f"peft {env['peft']}; measured bf16 matmul peak {peak / 1e12:.1f} TFLOP/s; data: {args.data} "
+        f"(mean {np.mean(lengths):.1f} of max {args.max_length} tokens)\n"
+    )
     print(markdown(rows))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ or a fuzzy nearest-neighbour lookup into a shipped copy of the corpus. Those nee
 content words in the method's files; `check-method` lists every file of a method with its size,
 and a binary file needs a declared reason.
 """
+
 from __future__ import annotations
 
 import random
@@ -35,12 +36,12 @@ def _edit_words(words: list[str], rng: random.Random) -> list[str]:
     stop = [i for i, b in enumerate(bare) if b in STOPWORDS]
     if stop and len(words) > 1:
         i = rng.choice(stop)
-        return words[:i] + words[i + 1:]
+        return words[:i] + words[i + 1 :]
     safe = [i for i, b in enumerate(bare) if b and b not in NEGATIONS and not b.endswith("n't")]
     if not safe:
         return words
     i = rng.choice(safe)
-    return words[:i + 1] + words[i:]
+    return words[: i + 1] + words[i:]
 
 
 def perturb_one(text: str, rng: random.Random) -> str:
@@ -53,16 +54,17 @@ def perturb_one(text: str, rng: random.Random) -> str:
     elif case == 2:
         words[0] = words[0][:1].swapcase() + words[0][1:]
     gap = rng.randrange(len(words))
-    out = " ".join(words[:gap + 1]) + ("  " if gap + 1 < len(words) else "") + " ".join(words[gap + 1:])
+    out = " ".join(words[: gap + 1]) + ("  " if gap + 1 < len(words) else "") + " ".join(words[gap + 1 :])
     end = re.search(r"[.!?]+$", out)
-    return (out[:end.start()] + rng.choice(["", " .", "!"])) if end else out + rng.choice([" .", "."])
+    return (out[: end.start()] + rng.choice(["", " .", "!"])) if end else out + rng.choice([" .", "."])
 
 
 def perturb(texts, seed: int) -> list:
     """Each text (or each part of a text pair) edited by `perturb_one`, from one seed."""
     rng = random.Random(seed)
-    return [tuple(perturb_one(t, rng) for t in x) if isinstance(x, (list, tuple)) else perturb_one(x, rng)
-            for x in texts]
+    return [
+        tuple(perturb_one(t, rng) for t in x) if isinstance(x, (list, tuple)) else perturb_one(x, rng) for x in texts
+    ]
 
 
 def accuracy(p, gold) -> float:
@@ -77,9 +79,11 @@ def canary(stored: dict, fresh: dict, gold) -> tuple[dict, str | None]:
     excess = drop["student"] - drop["ceiling"]
     if excess <= MAX_EXCESS_DROP:
         return acc, None
-    return acc, (f"on test texts edited without changing their labels (a stopword dropped or a word "
-                 f"doubled, case, spacing, punctuation) the student's accuracy falls from "
-                 f"{acc['student'][0]:.3f} to {acc['student'][1]:.3f} while the ceiling's moves "
-                 f"{-drop['ceiling']:+.3f}: {excess:.3f} beyond it (at most {MAX_EXCESS_DROP} allowed). "
-                 f"A method that recognises the test texts themselves (a table built from the "
-                 f"public corpus) is not a weak-to-strong method; the board does not take it")
+    return acc, (
+        f"on test texts edited without changing their labels (a stopword dropped or a word "
+        f"doubled, case, spacing, punctuation) the student's accuracy falls from "
+        f"{acc['student'][0]:.3f} to {acc['student'][1]:.3f} while the ceiling's moves "
+        f"{-drop['ceiling']:+.3f}: {excess:.3f} beyond it (at most {MAX_EXCESS_DROP} allowed). "
+        f"A method that recognises the test texts themselves (a table built from the "
+        f"public corpus) is not a weak-to-strong method; the board does not take it"
+    )

@@ -8,6 +8,7 @@ the field, None, predate the check), as `add` does before anything else. `board_
 boards are read from in this process (a method's sealed process may not read them:
 `stages.gold_paths`).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,16 @@ from pathlib import Path
 from w2s_bench.specs import SpecError
 
 ENTRY_FILES = ("result.json", "predictions.parquet")
-PRED_COLUMNS = {"task": "object", "weak_rung": "object", "strong_rung": "object", "seed": "int64",
-                "index": "int64", "weak": "float64", "ceiling": "float64", "student": "float64"}
+PRED_COLUMNS = {
+    "task": "object",
+    "weak_rung": "object",
+    "strong_rung": "object",
+    "seed": "int64",
+    "index": "int64",
+    "weak": "float64",
+    "ceiling": "float64",
+    "student": "float64",
+}
 TEXT_COLUMNS = ("weak_text", "ceiling_text", "student_text")  # generative tasks' predicted texts
 MIN_SEEDS = 3
 MAX_FILE_BYTES = 5_000_000  # per file under leaderboard/ (CONTRIBUTING.md states it)
@@ -44,6 +53,7 @@ def board_roots() -> list[Path]:
     leaderboard/ where it exists (every `leaderboard` command's default root), and each board this
     process has checked or added an entry in (`--root`)."""
     import w2s_bench.leaderboard
+
     roots = [Path(w2s_bench.leaderboard.__file__).parent.resolve()]
     if Path("leaderboard").is_dir():
         roots.append(Path("leaderboard").resolve())
@@ -65,6 +75,7 @@ def identity(result) -> Path:
 
 def schema_text() -> str:
     from w2s_bench.results import Result
+
     return json.dumps(Result.model_json_schema(), indent=1, sort_keys=True) + "\n"
 
 
@@ -78,34 +89,44 @@ def read_result(path: Path):
     from pydantic import ValidationError
 
     from w2s_bench.results import Result
+
     try:
         return Result.model_validate_json(Path(path).read_text())
     except (ValidationError, ValueError) as e:
         first = str(e).splitlines()
         detail = "; ".join(first[:3]) if first else type(e).__name__
-        raise LeaderboardError(f"{path}: breaks the result schema ({SCHEMA_FILE}): {detail}. "
-                               f"Submit the result.json `w2s-bench evaluate` wrote, unedited") from None
+        raise LeaderboardError(
+            f"{path}: breaks the result schema ({SCHEMA_FILE}): {detail}. "
+            f"Submit the result.json `w2s-bench evaluate` wrote, unedited"
+        ) from None
 
 
 def read_predictions(path: Path):
     import numpy as np
     import pandas as pd
+
     try:
         df = pd.read_parquet(path)
     except Exception as e:  # pyarrow raises several types for a truncated or foreign file
-        raise LeaderboardError(f"{path}: cannot be read as parquet ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''}); the file is truncated "
-                               f"or not the predictions.parquet `w2s-bench evaluate` wrote") from None
+        raise LeaderboardError(
+            f"{path}: cannot be read as parquet ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); the file is truncated "
+            f"or not the predictions.parquet `w2s-bench evaluate` wrote"
+        ) from None
     got = {c: str(t) for c, t in df.dtypes.items()}
     want_strings = {c for c, t in PRED_COLUMNS.items() if t == "object"}
-    bad = [c for c in PRED_COLUMNS if c not in got
-           or not (got[c] == PRED_COLUMNS[c] or (c in want_strings and got[c] in ("str", "string")))]
+    bad = [
+        c
+        for c in PRED_COLUMNS
+        if c not in got or not (got[c] == PRED_COLUMNS[c] or (c in want_strings and got[c] in ("str", "string")))
+    ]
     extra = set(got) - set(PRED_COLUMNS)
     if bad or (extra and extra != set(TEXT_COLUMNS)):
-        raise LeaderboardError(f"{path}: columns {got} are not the predictions schema {PRED_COLUMNS}"
-                               f" (plus {TEXT_COLUMNS} where a task is generative)")
-    text = (df[list(TEXT_COLUMNS)].notna().all(axis=1).to_numpy() if extra
-            else np.zeros(len(df), dtype=bool))
+        raise LeaderboardError(
+            f"{path}: columns {got} are not the predictions schema {PRED_COLUMNS}"
+            f" (plus {TEXT_COLUMNS} where a task is generative)"
+        )
+    text = df[list(TEXT_COLUMNS)].notna().all(axis=1).to_numpy() if extra else np.zeros(len(df), dtype=bool)
     probs = df.loc[~text, ["weak", "ceiling", "student"]].to_numpy()  # rows of texts: NaN there
     if not (((probs >= 0) & (probs <= 1)).all()):
         raise LeaderboardError(f"{path}: predictions must be probabilities in [0, 1] (NaN or out of range found)")
@@ -117,17 +138,20 @@ def hook_only(result) -> str | None:
     the audit hook alone (isolate.py: native code gets around it), or None. Results that predate
     `environment.isolation` (None) are not refused."""
     from w2s_bench.isolate import BUBBLEWRAP
+
     how = result.environment.isolation
     if how in (None, BUBBLEWRAP):
         return None
     seeds = ",".join(map(str, result.seeds))
     ceiling = " --ceiling generative" if getattr(result, "ceiling", "standard") == "generative" else ""
-    return (f"environment.isolation is {how!r}, not {BUBBLEWRAP!r}: the method's processes (some "
-            f"or all) were sealed by the audit hook alone, which native code can get around, so no "
-            f"board number rests on this run. Install bubblewrap (Debian: `apt-get install bubblewrap`) and "
-            f"re-run `W2S_BENCH_ISOLATION={BUBBLEWRAP} w2s-bench evaluate --method {result.method} "
-            f"--suite {result.suite} --ladder {result.ladder} --seeds {seeds}{ceiling}` (it stops "
-            f"where bubblewrap cannot run instead of falling back), then add that results directory")
+    return (
+        f"environment.isolation is {how!r}, not {BUBBLEWRAP!r}: the method's processes (some "
+        f"or all) were sealed by the audit hook alone, which native code can get around, so no "
+        f"board number rests on this run. Install bubblewrap (Debian: `apt-get install bubblewrap`) and "
+        f"re-run `W2S_BENCH_ISOLATION={BUBBLEWRAP} w2s-bench evaluate --method {result.method} "
+        f"--suite {result.suite} --ladder {result.ladder} --seeds {seeds}{ceiling}` (it stops "
+        f"where bubblewrap cannot run instead of falling back), then add that results directory"
+    )
 
 
 def not_rerunnable(result) -> str | None:
@@ -136,6 +160,7 @@ def not_rerunnable(result) -> str | None:
     from w2s_bench import registry
     from w2s_bench.specs import HubSource
     from w2s_bench.tasks import load_task
+
     try:
         ladder = registry.load_ladder(result.ladder)
         tasks = [load_task(t) for t in result.tasks]
@@ -143,26 +168,37 @@ def not_rerunnable(result) -> str | None:
         return str(e)
     hub = [r.name for r in ladder.rungs if isinstance(r.source, HubSource)]
     hub += [t.name for t in tasks if isinstance(t.source, HubSource)]
-    return (f"{', '.join(hub)} come(s) from the Hugging Face hub and need a GPU host; CI runs on "
-            f"CPUs without the hub") if hub else None
+    return (
+        (f"{', '.join(hub)} come(s) from the Hugging Face hub and need a GPU host; CI runs on CPUs without the hub")
+        if hub
+        else None
+    )
 
 
 def split_hash_problems(name: str, spec, recorded: dict[str, str], lock: dict | None = None) -> list[str]:
     """The entry's split hashes for task `name` against those frozen in its spec or, for a hub
     task, in tasks/splits.lock.json (`lock`: that file's content; default: read it)."""
     from w2s_bench.tasks import RECORD, SplitHashError, frozen_split_hashes
+
     try:
         frozen, where = frozen_split_hashes(spec, lock)
     except SplitHashError as e:  # a lock entry of another spec version
         return [str(e)]
     if not frozen:
-        return [(f"task {name}: no frozen split hashes to check the entry's against (neither in the "
-                 f"spec nor in tasks/splits.lock.json); run `{RECORD}` on a host with the hub, commit "
-                 f"tasks/splits.lock.json, then re-run the entry on the frozen splits")]
+        return [
+            (
+                f"task {name}: no frozen split hashes to check the entry's against (neither in the "
+                f"spec nor in tasks/splits.lock.json); run `{RECORD}` on a host with the hub, commit "
+                f"tasks/splits.lock.json, then re-run the entry on the frozen splits"
+            )
+        ]
     source = "the frozen spec's" if where == "the spec" else f"the lock's (tasks/{where})"
-    return [f"task {name}: split {split!r} sha256 {h[:12]}… differs from {source} "
-            f"{str(frozen.get(split))[:12]}… (task spec {name}); re-run on the frozen splits"
-            for split, h in sorted(recorded.items()) if h != frozen.get(split)]
+    return [
+        f"task {name}: split {split!r} sha256 {h[:12]}… differs from {source} "
+        f"{str(frozen.get(split))[:12]}… (task spec {name}); re-run on the frozen splits"
+        for split, h in sorted(recorded.items())
+        if h != frozen.get(split)
+    ]
 
 
 def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | None, list[str]]:
@@ -186,19 +222,25 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
         problems.append(f"{path}: {msg}")
 
     if result.limit is not None:
-        bad(f"a smoke run (--limit {result.limit}) is not a leaderboard run; run "
-            f"`w2s-bench evaluate --method {result.method} --seeds 0,1,2` without --limit")
+        bad(
+            f"a smoke run (--limit {result.limit}) is not a leaderboard run; run "
+            f"`w2s-bench evaluate --method {result.method} --seeds 0,1,2` without --limit"
+        )
     if hook_only(result):
         bad(hook_only(result))
     need = max(MIN_SEEDS, result.protocol.min_seeds)
     if len(set(result.seeds)) < need or len(set(result.seeds)) != len(result.seeds):
-        bad(f"seeds {result.seeds}: a leaderboard entry of suite {result.suite} needs at least {need} "
-            f"distinct seeds (`--seeds {','.join(map(str, range(need)))}`)")
+        bad(
+            f"seeds {result.seeds}: a leaderboard entry of suite {result.suite} needs at least {need} "
+            f"distinct seeds (`--seeds {','.join(map(str, range(need)))}`)"
+        )
 
     ref = None
     if result.method not in registry.METHODS:
-        bad(f"method {result.method!r} is not registered in this repository (benchmark/registry.py "
-            f"METHODS); add its file and registry line in the same pull request")
+        bad(
+            f"method {result.method!r} is not registered in this repository (benchmark/registry.py "
+            f"METHODS); add its file and registry line in the same pull request"
+        )
     else:
         try:
             ref = registry.method_ref(result.method)  # its config read in a sealed process
@@ -206,16 +248,20 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
             bad(str(e))
     if ref is not None:
         if result.method_config_sha256 != ref.config_sha256 or result.method_config != ref.config:
-            bad(f"method {result.method!r} is registered with config sha256 {ref.config_sha256[:12]}… "
+            bad(
+                f"method {result.method!r} is registered with config sha256 {ref.config_sha256[:12]}… "
                 f"{ref.config}, the entry records {result.method_config_sha256[:12]}… "
                 f"{result.method_config}; re-run with the registered config (a changed config is a "
-                f"new method name)")
+                f"new method name)"
+            )
         if result.method_code_sha256 not in (None, ref.code_sha256):
             files = ", ".join(str(p) for p in registry.source_files(ref.path.partition(":")[0]).values())
-            bad(f"method {result.method!r}: its code here ({files}; sha256 {ref.code_sha256[:12]}…) "
+            bad(
+                f"method {result.method!r}: its code here ({files}; sha256 {ref.code_sha256[:12]}…) "
                 f"is not the code the entry ran (sha256 {result.method_code_sha256[:12]}…); an entry "
                 f"is tied to its method's code: restore the file, or submit the changed method "
-                f"under a new name")
+                f"under a new name"
+            )
 
     try:
         suite = registry.load_suite(result.suite)
@@ -224,11 +270,15 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
         bad(f"{e}; entries must use a suite and a ladder shipped in this repository")
     else:
         if spec_hash(ladder) != result.ladder_sha256:
-            bad(f"ladder {result.ladder!r} has sha256 {spec_hash(ladder)[:12]}… here, the entry "
-                f"records {result.ladder_sha256[:12]}…; re-run on the frozen ladder")
+            bad(
+                f"ladder {result.ladder!r} has sha256 {spec_hash(ladder)[:12]}… here, the entry "
+                f"records {result.ladder_sha256[:12]}…; re-run on the frozen ladder"
+            )
         if sorted(result.tasks) != sorted(suite.tasks):
-            bad(f"tasks {sorted(result.tasks)} are not suite {suite.name!r}'s {sorted(suite.tasks)}; "
-                f"run the whole suite (no --tasks)")
+            bad(
+                f"tasks {sorted(result.tasks)} are not suite {suite.name!r}'s {sorted(suite.tasks)}; "
+                f"run the whole suite (no --tasks)"
+            )
         if result.ladder == suite.ladder and [tuple(p) for p in result.pairs] != [tuple(p) for p in suite.pairs]:
             bad(f"pairs {result.pairs} are not suite {suite.name!r}'s {suite.pairs}; run without --pairs")
         if result.protocol != suite.protocol:
@@ -243,8 +293,10 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
             hashes_ok = False
             continue
         if info.spec_sha256 != spec_hash(spec):
-            bad(f"task {name}: spec sha256 {info.spec_sha256[:12]}… differs from the frozen spec "
-                f"tasks/{name}.toml ({spec_hash(spec)[:12]}…); re-run on the frozen task")
+            bad(
+                f"task {name}: spec sha256 {info.spec_sha256[:12]}… differs from the frozen spec "
+                f"tasks/{name}.toml ({spec_hash(spec)[:12]}…); re-run on the frozen task"
+            )
             hashes_ok = False
         found = split_hash_problems(name, spec, info.split_sha256)
         for msg in found:
@@ -254,16 +306,18 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
     want_cells = {(t, w, s, seed) for t in result.tasks for w, s in result.pairs for seed in result.seeds}
     got_cells = [(c.task, c.weak_rung, c.strong_rung, c.seed) for c in result.cells]
     if sorted(got_cells) != sorted(want_cells):
-        bad(f"cells are not exactly one per task x pair x seed ({len(got_cells)} cells, "
-            f"{len(want_cells)} expected)")
+        bad(f"cells are not exactly one per task x pair x seed ({len(got_cells)} cells, {len(want_cells)} expected)")
 
     if not ppath.exists():
         bad("missing; an entry holds the predictions.parquet `w2s-bench evaluate` wrote", ppath)
     elif hashes_ok:
         try:
             preds = read_predictions(ppath)
-            problems += [f"{ppath}: {p}; the stored metric does not follow from the stored "
-                         f"predictions (hand-edited or truncated?)" for p in recheck(result, preds, gold_cache)]
+            problems += [
+                f"{ppath}: {p}; the stored metric does not follow from the stored "
+                f"predictions (hand-edited or truncated?)"
+                for p in recheck(result, preds, gold_cache)
+            ]
         except SpecError as e:  # LeaderboardError, or the repository's data fails its frozen hash
             problems.append(str(e))
 
@@ -281,6 +335,7 @@ def add(results_dir: Path, root: Path) -> Path:
     checking it (a hook-only run is refused first: `hook_only`); an existing entry is never
     replaced."""
     import shutil
+
     results_dir = Path(results_dir)
     if not (results_dir / "result.json").exists():
         raise LeaderboardError(f"{results_dir} holds no result.json; give the folder `w2s-bench evaluate` wrote")
@@ -293,13 +348,15 @@ def add(results_dir: Path, root: Path) -> Path:
         raise LeaderboardError(f"{results_dir} is not a valid entry:\n  " + "\n  ".join(problems))
     dest = Path(root) / "entries" / identity(result)
     if dest.exists():
-        raise LeaderboardError(f"{dest} exists; entries are immutable. A new config or changed "
-                               f"method is a new method name")
+        raise LeaderboardError(
+            f"{dest} exists; entries are immutable. A new config or changed method is a new method name"
+        )
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     shutil.copyfile(results_dir / "result.json", tmp / "result.json")
     read_predictions(results_dir / "predictions.parquet").to_parquet(
-        tmp / "predictions.parquet", index=False, compression="zstd")
+        tmp / "predictions.parquet", index=False, compression="zstd"
+    )
     tmp.rename(dest)
     return dest

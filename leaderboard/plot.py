@@ -12,6 +12,7 @@ ladder, linked from LEADERBOARD.md:
 - `<suite>_<ladder>_<task>_task.png` per task: each method's student test accuracy (mean over
   seeds) as a bar, with the weak model's and the ceiling's accuracy as lines (the site's task page).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,10 @@ from w2s_bench.trend import has_trend, trend_figure
 
 def _plt():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -32,6 +35,7 @@ def accuracy_figure(group, title: str, path: Path) -> None:
     import pandas as pd
 
     from w2s_bench.scoring import summarize
+
     plt = _plt()
     frames = []
     for i, (_, r) in enumerate(group):
@@ -47,8 +51,16 @@ def accuracy_figure(group, title: str, path: Path) -> None:
             weak, ceiling = float(t.weak_acc.mean()), float(t.ceiling_acc.mean())
             ax.plot([ceiling, ceiling], [weak, ceiling], color="lightgrey", lw=1, zorder=1)
             ax.scatter([ceiling], [weak], marker="x", color="grey", zorder=2)
-            ax.annotate(task, (ceiling, ceiling), fontsize=7, rotation=90, color="grey",
-                        xytext=(-9, 4), textcoords="offset points", va="bottom")
+            ax.annotate(
+                task,
+                (ceiling, ceiling),
+                fontsize=7,
+                rotation=90,
+                color="grey",
+                xytext=(-9, 4),
+                textcoords="offset points",
+                va="bottom",
+            )
         for method, m in d.groupby("method", sort=False):
             ax.scatter(m.ceiling_acc, m.student_acc, s=36, color=m.color.iloc[0], label=method, zorder=3)
         ax.plot([lo, 1], [lo, 1], ls="--", color="black", lw=0.8, label="student = ceiling")
@@ -67,6 +79,7 @@ def accuracy_figure(group, title: str, path: Path) -> None:
 def pgr_figure(frame, title: str, path: Path) -> None:
     """frame: board_frame rows of one suite and ladder."""
     import numpy as np
+
     plt = _plt()
     tasks = list(dict.fromkeys(t for t in frame.task if t != "(mean)")) + ["(mean)"]
     methods = list(dict.fromkeys(frame.method))
@@ -76,8 +89,15 @@ def pgr_figure(frame, title: str, path: Path) -> None:
     for i, m in enumerate(methods):
         sub = frame[frame.method == m].set_index("task").reindex(tasks)
         ci = sub.pgr_acc_ci.astype(float).fillna(0).to_numpy()
-        ax.bar(x + (i - (len(methods) - 1) / 2) * width, sub.pgr_acc.astype(float), width,
-               yerr=ci, capsize=2, color=f"C{i % 10}", label=m)
+        ax.bar(
+            x + (i - (len(methods) - 1) / 2) * width,
+            sub.pgr_acc.astype(float),
+            width,
+            yerr=ci,
+            capsize=2,
+            color=f"C{i % 10}",
+            label=m,
+        )
     ax.axhline(0, color="black", lw=0.6)
     ax.axhline(1, color="black", lw=0.6, ls=":")
     ax.set_xticks(x, ["mean over tasks" if t == "(mean)" else t for t in tasks], fontsize=8)
@@ -136,15 +156,22 @@ def plot_board(root: Path, entries=None, out: Path | None = None) -> list[Path]:
         p = out / f"{suite}_{ladder}_accuracy.png"
         accuracy_figure(group, f"{title}: student vs ceiling accuracy, mean over seeds", p)
         q = out / f"{suite}_{ladder}_pgr.png"
-        pgr_figure(frame[(frame.suite == suite) & (frame.ladder == ladder)],
-                   f"{title}: PGR (accuracy), mean over seeds ± 95% CI", q)
+        pgr_figure(
+            frame[(frame.suite == suite) & (frame.ladder == ladder)],
+            f"{title}: PGR (accuracy), mean over seeds ± 95% CI",
+            q,
+        )
         written += [p, q]
         if has_trend(pairs_of(group)):  # PGR against the strong rung, a line per method
             pairs = pairs_of(group)
             rungs = list(dict.fromkeys(s for _, s in pairs))
             tr = out / f"{suite}_{ladder}_trend.png"
-            trend_figure([(r.method, [c.model_dump() for c in r.cells]) for _, r in group], rungs,
-                         f"{title}: PGR and student accuracy against the strong rung", tr)
+            trend_figure(
+                [(r.method, [c.model_dump() for c in r.cells]) for _, r in group],
+                rungs,
+                f"{title}: PGR and student accuracy against the strong rung",
+                tr,
+            )
             written.append(tr)
         g = frame[(frame.suite == suite) & (frame.ladder == ladder)]
         for task in dict.fromkeys(t for t in g.task if t != "(mean)"):

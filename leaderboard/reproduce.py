@@ -27,6 +27,7 @@ compare predicted texts (MIN_AGREEMENT) and get no canary.
 Suites that need the hub and a GPU (rungs or tasks from the hub) cannot be re-run by CI: verify
 notes it, and the board marks such entries "not reproduced by CI".
 """
+
 from __future__ import annotations
 
 import math
@@ -69,6 +70,7 @@ def rerun_cell(result, cell: tuple, cache_root: Path, edit_seed: int | None = No
     from w2s_bench.registry import load_ladder, method_ref
     from w2s_bench.stages import Cache, gold_paths, run_cell
     from w2s_bench.tasks import limit_splits, load_splits, load_task
+
     task_name, weak, strong, seed = cell
     task = load_task(task_name)
     ladder = load_ladder(result.ladder)
@@ -76,13 +78,28 @@ def rerun_cell(result, cell: tuple, cache_root: Path, edit_seed: int | None = No
     gold = [r["label"] for r in splits["test"]]
     if edit_seed is not None:
         from w2s_bench.leaderboard.canary import perturb
+
         edited = perturb([r["text"] for r in splits["test"]], edit_seed)
-        splits = {**splits, "test": [{**r, "text": list(t) if isinstance(r["text"], list) else t}
-                                     for r, t in zip(splits["test"], edited)]}
+        splits = {
+            **splits,
+            "test": [
+                {**r, "text": list(t) if isinstance(r["text"], list) else t} for r, t in zip(splits["test"], edited)
+            ],
+        }
     cache = Cache(cache_root)  # the method's config is read under the same seal as in evaluate
-    return run_cell(cache, task, splits, ladder, ladder.rung(weak), ladder.rung(strong),
-                    seed, method_ref(result.method, hidden=gold_paths(cache, task)), ceiling=result.ceiling, features=False,
-                    weak_train_size=result.protocol.weak_train_size), gold
+    return run_cell(
+        cache,
+        task,
+        splits,
+        ladder,
+        ladder.rung(weak),
+        ladder.rung(strong),
+        seed,
+        method_ref(result.method, hidden=gold_paths(cache, task)),
+        ceiling=result.ceiling,
+        features=False,
+        weak_train_size=result.protocol.weak_train_size,
+    ), gold
 
 
 def compare(stored: dict, fresh: dict) -> dict[str, tuple[float, float | None]]:
@@ -100,11 +117,13 @@ def compare(stored: dict, fresh: dict) -> dict[str, tuple[float, float | None]]:
 
 
 def mismatches(diffs: dict) -> list[str]:
-    return [f"{who} predictions agree on {agree:.1%} of test examples (at least {MIN_AGREEMENT:.0%} "
-            f"needed)" + (f", largest probability difference {d:.3g} (at most {MAX_PROB_DIFF} allowed)"
-                          if d is not None else "")
-            for who, (agree, d) in diffs.items()
-            if agree < MIN_AGREEMENT or (d is not None and d > MAX_PROB_DIFF)]
+    return [
+        f"{who} predictions agree on {agree:.1%} of test examples (at least {MIN_AGREEMENT:.0%} "
+        f"needed)"
+        + (f", largest probability difference {d:.3g} (at most {MAX_PROB_DIFF} allowed)" if d is not None else "")
+        for who, (agree, d) in diffs.items()
+        if agree < MIN_AGREEMENT or (d is not None and d > MAX_PROB_DIFF)
+    ]
 
 
 def _stored(folder: Path, cell: tuple) -> dict:
@@ -112,17 +131,18 @@ def _stored(folder: Path, cell: tuple) -> dict:
     t, w, s, seed = cell
     rows = df[(df.task == t) & (df.weak_rung == w) & (df.strong_rung == s) & (df.seed == seed)].sort_values("index")
     text = "student_text" in rows and rows["student_text"].notna().all() and len(rows)
-    return {who: rows[f"{who}_text" if text else who].to_numpy(dtype=object if text else np.float64)
-            for who in WHO}
+    return {who: rows[f"{who}_text" if text else who].to_numpy(dtype=object if text else np.float64) for who in WHO}
 
 
-def reproduce_entries(entries, cells: int | None, notes: list[str], features_cache: Path | None = None,
-                      canary: bool = True, rng=None) -> list[str]:
+def reproduce_entries(
+    entries, cells: int | None, notes: list[str], features_cache: Path | None = None, canary: bool = True, rng=None
+) -> list[str]:
     """Problems of re-running each (folder, result, problems) entry: every cell (`cells` None) or
     a drawn sample, then the canary on one drawn cell. `features_cache`: a stage cache whose
     `frozen_features` CI filled itself (default: computed in this run). `rng`: where samples,
     canary cells and edits are drawn from (default: the operating system's randomness; tests fix it)."""
     from w2s_bench.isolate import BUBBLEWRAP, IsolationError, isolation
+
     if not entries:
         notes.append("--reproduce: no new entry to re-run")
         return []
@@ -131,8 +151,10 @@ def reproduce_entries(entries, cells: int | None, notes: list[str], features_cac
     except IsolationError as e:
         how = str(e)
     if how != BUBBLEWRAP:
-        return [f"--reproduce needs bubblewrap, the sandbox a method's re-run must have (here: {how}); "
-                f"install it (Debian: apt-get install bubblewrap) and run with W2S_BENCH_ISOLATION=bubblewrap"]
+        return [
+            f"--reproduce needs bubblewrap, the sandbox a method's re-run must have (here: {how}); "
+            f"install it (Debian: apt-get install bubblewrap) and run with W2S_BENCH_ISOLATION=bubblewrap"
+        ]
     with tempfile.TemporaryDirectory(prefix="w2s-reproduce-features-") as shared:
         features = Path(features_cache) / "frozen_features" if features_cache else Path(shared)
         features.mkdir(parents=True, exist_ok=True)
@@ -152,6 +174,7 @@ def _name(cell) -> str:
 
 def _reproduce(entries, cells, notes: list[str], features: Path, canary: bool, rng) -> list[str]:
     from w2s_bench.leaderboard import canary as C
+
     problems = []
     for folder, result, found in entries:
         if result is None or found:
@@ -170,25 +193,37 @@ def _reproduce(entries, cells, notes: list[str], features: Path, canary: bool, r
             bad = mismatches(diffs)
             if bad:
                 bad_cells += 1
-                problems.append(f"{folder}: {_name(cell)} does not reproduce: re-run from an empty cache, "
-                                + "; ".join(bad) + ". The entry's predictions are not what its method "
-                                "and this code produce")
+                problems.append(
+                    f"{folder}: {_name(cell)} does not reproduce: re-run from an empty cache, "
+                    + "; ".join(bad)
+                    + ". The entry's predictions are not what its method "
+                    "and this code produce"
+                )
             else:
-                notes.append(f"{folder}: {_name(cell)} reproduced in {time.time() - t1:.0f} s ("
-                             + ", ".join(f"{who} agreement {a:.1%}" + (f", max diff {d:.2g}" if d is not None else "")
-                                         for who, (a, d) in diffs.items()) + ")")
-        notes.append(f"{folder}: {len(chosen) - bad_cells} of {len(chosen)} re-run cells reproduce "
-                     f"({'every cell' if cells is None else 'a sample drawn now'}; {time.time() - t0:.0f} s)")
+                notes.append(
+                    f"{folder}: {_name(cell)} reproduced in {time.time() - t1:.0f} s ("
+                    + ", ".join(
+                        f"{who} agreement {a:.1%}" + (f", max diff {d:.2g}" if d is not None else "")
+                        for who, (a, d) in diffs.items()
+                    )
+                    + ")"
+                )
+        notes.append(
+            f"{folder}: {len(chosen) - bad_cells} of {len(chosen)} re-run cells reproduce "
+            f"({'every cell' if cells is None else 'a sample drawn now'}; {time.time() - t0:.0f} s)"
+        )
         task_kind = {t: load_kind(t) for t in result.tasks}
         candidates = [c for c in chosen if task_kind[c[0]] != "generative"]
         if not canary or bad_cells or not candidates:
             continue
-        cell, edit_seed = rng.choice(candidates), rng.randrange(2 ** 32)
+        cell, edit_seed = rng.choice(candidates), rng.randrange(2**32)
         t1 = time.time()
         fresh, gold = _rerun(result, cell, features, edit_seed)
         acc, why = C.canary(_stored(folder, cell), fresh, gold)
-        line = (f"canary on {_name(cell)} (edited test texts): ceiling {acc['ceiling'][0]:.3f} -> "
-                f"{acc['ceiling'][1]:.3f}, student {acc['student'][0]:.3f} -> {acc['student'][1]:.3f}")
+        line = (
+            f"canary on {_name(cell)} (edited test texts): ceiling {acc['ceiling'][0]:.3f} -> "
+            f"{acc['ceiling'][1]:.3f}, student {acc['student'][0]:.3f} -> {acc['student'][1]:.3f}"
+        )
         if why:
             problems.append(f"{folder}: {line}: {why}")
         else:
@@ -198,4 +233,5 @@ def _reproduce(entries, cells, notes: list[str], features: Path, canary: bool, r
 
 def load_kind(task: str) -> str:
     from w2s_bench.tasks import load_task
+
     return load_task(task).kind

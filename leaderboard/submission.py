@@ -19,6 +19,7 @@ verifier puts it, in sealed processes (benchmark/isolate.py): whatever its impor
 the verifier, say) it does inside a read-only sandbox, and `verify` compares its code hash and
 re-runs every cell.
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,8 +28,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
-TAKEN = ("methods", "leaderboard/entries", "leaderboard/LEADERBOARD.md", "leaderboard/leaderboard.csv",
-         "leaderboard/plots", "leaderboard/site")
+TAKEN = (
+    "methods",
+    "leaderboard/entries",
+    "leaderboard/LEADERBOARD.md",
+    "leaderboard/leaderboard.csv",
+    "leaderboard/plots",
+    "leaderboard/site",
+)
 REGISTRY = "benchmark/registry.py"
 METHOD_PATH = re.compile(r"^w2s_bench\.methods\.[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -42,15 +49,19 @@ def methods_dict(registry_py: Path) -> dict[str, str]:
     """The literal METHODS dict of a registry.py, parsed (not imported)."""
     tree = ast.parse(registry_py.read_text(), str(registry_py))
     for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
-            node.target if isinstance(node, ast.AnnAssign) else None)
+        target = (
+            node.targets[0]
+            if isinstance(node, ast.Assign) and len(node.targets) == 1
+            else (node.target if isinstance(node, ast.AnnAssign) else None)
+        )
         if isinstance(target, ast.Name) and target.id == "METHODS":
             try:
                 value = ast.literal_eval(node.value)
             except ValueError:
                 raise SubmissionError(f"{registry_py}: METHODS must be a literal dict of strings") from None
-            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                      for k, v in value.items()):
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
                 raise SubmissionError(f"{registry_py}: METHODS must be a literal dict of strings")
             return value
     raise SubmissionError(f"{registry_py}: no METHODS dict found")
@@ -61,13 +72,17 @@ def new_methods(pr: Path, base: Path) -> dict[str, str]:
     theirs, ours = methods_dict(pr / REGISTRY), methods_dict(base / REGISTRY)
     changed = sorted(n for n in ours if theirs.get(n) != ours[n])
     if changed:
-        raise SubmissionError(f"{REGISTRY}: the pull request changes or removes registered method(s) "
-                              f"{', '.join(changed)}; a submission only adds lines (a new name per method)")
+        raise SubmissionError(
+            f"{REGISTRY}: the pull request changes or removes registered method(s) "
+            f"{', '.join(changed)}; a submission only adds lines (a new name per method)"
+        )
     added = {n: p for n, p in theirs.items() if n not in ours}
     bad = [f"{n!r}: {p!r}" for n, p in added.items() if not (METHOD_NAME.match(n) and METHOD_PATH.match(p))]
     if bad:
-        raise SubmissionError(f"{REGISTRY}: new METHODS line(s) {', '.join(bad)} must read "
-                              f"\"name\": \"w2s_bench.methods.module:Class\" (lower-case name)")
+        raise SubmissionError(
+            f"{REGISTRY}: new METHODS line(s) {', '.join(bad)} must read "
+            f'"name": "w2s_bench.methods.module:Class" (lower-case name)'
+        )
     return added
 
 
@@ -119,11 +134,19 @@ def take(pr: Path, base: Path) -> list[str]:
         notes.append(f"registered {', '.join(f'{n} ({p})' for n, p in added.items())}")
     if (pr / REGISTRY).read_text() != (base / REGISTRY).read_text():
         notes.append(f"{REGISTRY}: only its new METHODS lines were taken")
-    others = sorted(f for f in _tracked(pr, ".") if not any(f == t or f.startswith(t + "/") for t in TAKEN)
-                    and f != REGISTRY and _differs(pr, base, f))
-    gone = sorted(f for f in _tracked(base, ".") if not (pr / f).exists()
-                  and not any(f == t or f.startswith(t + "/") for t in TAKEN))
+    others = sorted(
+        f
+        for f in _tracked(pr, ".")
+        if not any(f == t or f.startswith(t + "/") for t in TAKEN) and f != REGISTRY and _differs(pr, base, f)
+    )
+    gone = sorted(
+        f
+        for f in _tracked(base, ".")
+        if not (pr / f).exists() and not any(f == t or f.startswith(t + "/") for t in TAKEN)
+    )
     if others or gone:
-        notes.append("left out (verified with the base branch's code instead): "
-                     + ", ".join(others + [f"{g} (removed)" for g in gone]))
+        notes.append(
+            "left out (verified with the base branch's code instead): "
+            + ", ".join(others + [f"{g} (removed)" for g in gone])
+        )
     return notes

@@ -16,6 +16,7 @@ Base for the git check: `--base REF` (CI passes origin/<base branch>); otherwise
 uncommitted changes are checked, against HEAD, and a note says so; outside a git repository the
 check is skipped with a note.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,8 +53,9 @@ def _merge_base(root: Path, base: str | None, notes: list[str]):
             return [f"--base {base}: no such commit or branch here (in CI, check out with fetch-depth: 0)"]
         candidates = [base]
     else:
-        candidates = [c for c in ("origin/main", "main")
-                      if _git(root, "rev-parse", "--verify", "-q", f"{c}^{{commit}}")[0] == 0]
+        candidates = [
+            c for c in ("origin/main", "main") if _git(root, "rev-parse", "--verify", "-q", f"{c}^{{commit}}")[0] == 0
+        ]
     ref, merge_base = None, None
     for c in candidates:
         rc, mb = _git(root, "merge-base", "HEAD", c)
@@ -66,8 +68,10 @@ def _merge_base(root: Path, base: str | None, notes: list[str]):
         notes.append("no main branch to compare with: checked only uncommitted changes to entries, against HEAD")
         merge_base = head
     elif merge_base == head:
-        notes.append(f"HEAD is the merge-base with {ref} (a clone of main): checked only uncommitted "
-                     f"changes to entries, against HEAD; on a pull request pass --base origin/main")
+        notes.append(
+            f"HEAD is the merge-base with {ref} (a clone of main): checked only uncommitted "
+            f"changes to entries, against HEAD; on a pull request pass --base origin/main"
+        )
     return Path(top), merge_base, f"the merge-base {merge_base[:12]}" + (f" with {ref}" if ref else " (HEAD)")
 
 
@@ -95,9 +99,12 @@ def history_problems(root: Path, base: str | None, notes: list[str]) -> list[str
         return changes
     _, merge_base, against = where
     what = {"M": "modified", "D": "removed", "T": "modified (file type)"}
-    return [f"{path}: existing entry {what[status]} against {against}; entries are immutable: restore "
-            f"it (`git checkout {merge_base[:12]} -- {path}`) and submit a new method name instead"
-            for status, path in changes if status in what]
+    return [
+        f"{path}: existing entry {what[status]} against {against}; entries are immutable: restore "
+        f"it (`git checkout {merge_base[:12]} -- {path}`) and submit a new method name instead"
+        for status, path in changes
+        if status in what
+    ]
 
 
 def new_entries(root: Path, base: str | None, notes: list[str]) -> list[Path]:
@@ -108,24 +115,35 @@ def new_entries(root: Path, base: str | None, notes: list[str]) -> list[Path]:
     return sorted({(where[0] / path).parent for status, path in changes if status == "A"})
 
 
-def verify(root: Path, base: str | None = None, git: bool = True, reproduce: bool = False,
-           cells: int | None = None, features_cache: Path | None = None) -> tuple[list[str], list[str]]:
+def verify(
+    root: Path,
+    base: str | None = None,
+    git: bool = True,
+    reproduce: bool = False,
+    cells: int | None = None,
+    features_cache: Path | None = None,
+) -> tuple[list[str], list[str]]:
     """(problems, notes) for the board at `root`. `reproduce`: also re-run every cell of every new
     entry (`cells`: a sample of that many, drawn now) and the canary (leaderboard/reproduce.py)."""
     from w2s_bench import registry
+
     root = Path(root)
     problems, notes = [], []
     for f in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         if f.stat().st_size > E.MAX_FILE_BYTES:
-            problems.append(f"{f}: {f.stat().st_size:,} bytes, over the {E.MAX_FILE_BYTES:,}-byte cap "
-                            f"per file (store predictions with `w2s-bench leaderboard add`, zstd)")
+            problems.append(
+                f"{f}: {f.stat().st_size:,} bytes, over the {E.MAX_FILE_BYTES:,}-byte cap "
+                f"per file (store predictions with `w2s-bench leaderboard add`, zstd)"
+            )
     entries = root / "entries"
     folders = set()
     for f in sorted(p for p in entries.rglob("*") if p.is_file()) if entries.is_dir() else []:
         rel = f.relative_to(entries)
         if len(rel.parts) != 4 or rel.name not in E.ENTRY_FILES:
-            problems.append(f"{f}: not part of an entry; an entry is entries/<suite>/<ladder>/<method>/ "
-                            f"holding only {' and '.join(E.ENTRY_FILES)}")
+            problems.append(
+                f"{f}: not part of an entry; an entry is entries/<suite>/<ladder>/<method>/ "
+                f"holding only {' and '.join(E.ENTRY_FILES)}"
+            )
             continue
         folders.add(f.parent)
     methods = set()
@@ -141,8 +159,9 @@ def verify(root: Path, base: str | None = None, git: bool = True, reproduce: boo
     checked = {}
     for folder in sorted(folders):
         if not (folder / "result.json").exists():
-            problems.append(f"{folder / 'result.json'}: missing; an entry holds the result.json "
-                            f"`w2s-bench evaluate` wrote")
+            problems.append(
+                f"{folder / 'result.json'}: missing; an entry holds the result.json `w2s-bench evaluate` wrote"
+            )
             continue
         result, found = E.check_entry(folder)
         problems += found
@@ -150,20 +169,26 @@ def verify(root: Path, base: str | None = None, git: bool = True, reproduce: boo
         if result is not None and result.method_code_sha256 is None:
             notes.append(f"{folder}: no code hash recorded (entry predates code hashing)")
         if result is not None and folder.relative_to(entries) != E.identity(result):
-            problems.append(f"{folder / 'result.json'}: a result of {E.identity(result).as_posix()} "
-                            f"must sit at entries/{E.identity(result).as_posix()}/")
+            problems.append(
+                f"{folder / 'result.json'}: a result of {E.identity(result).as_posix()} "
+                f"must sit at entries/{E.identity(result).as_posix()}/"
+            )
     if git:
         problems += history_problems(root, base, notes)
     if reproduce:
         from w2s_bench.leaderboard.reproduce import reproduce_entries
+
         new = new_entries(root, base, []) if git else sorted(checked)
-        problems += reproduce_entries([(f, *checked.get(f.resolve(), (None, ["unreadable"]))) for f in new],
-                                      cells, notes, features_cache)
+        problems += reproduce_entries(
+            [(f, *checked.get(f.resolve(), (None, ["unreadable"]))) for f in new], cells, notes, features_cache
+        )
 
     schema = root / E.SCHEMA_FILE
     if not schema.exists() or schema.read_text() != E.schema_text():
-        problems.append(f"{schema}: not the schema generated from w2s_bench.results.Result; run "
-                        f"`w2s-bench leaderboard schema` and commit it")
+        problems.append(
+            f"{schema}: not the schema generated from w2s_bench.results.Result; run "
+            f"`w2s-bench leaderboard schema` and commit it"
+        )
     try:
         md, csv, entries = render(root)
     except E.LeaderboardError:
@@ -172,12 +197,15 @@ def verify(root: Path, base: str | None = None, git: bool = True, reproduce: boo
         for name, text in ((MD_FILE, md), (CSV_FILE, csv)):
             path = root / name
             if not path.exists() or path.read_text() != text:
-                problems.append(f"{path}: not what `w2s-bench leaderboard build` produces; run it "
-                                f"and commit the result")
+                problems.append(
+                    f"{path}: not what `w2s-bench leaderboard build` produces; run it and commit the result"
+                )
         for link in sorted(set(re.findall(r"\]\((plots/[^)]+\.png)\)", md))):
             if not (root / link).exists():
-                problems.append(f"{root / link}: linked from {MD_FILE} but missing; run "
-                                f"`w2s-bench leaderboard build` (or `w2s-bench plot`)")
+                problems.append(
+                    f"{root / link}: linked from {MD_FILE} but missing; run "
+                    f"`w2s-bench leaderboard build` (or `w2s-bench plot`)"
+                )
         try:
             problems += site.problems(root, site.pages(root, entries))
         except E.LeaderboardError as e:  # e.g. a suite without its tier statement

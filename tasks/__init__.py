@@ -8,6 +8,7 @@ spec hash they belong to and the commit of the source it read (a spec whose `rev
 such as `refs/convert/parquet` is read at that recorded commit from then on). `load_splits`
 enforces the lock exactly as it enforces hashes frozen in a spec.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def _spec_paths() -> dict[str, Path]:
     for folder in SPEC_DIRS:
         for p in sorted(folder.glob("*.toml")):
             if p.stem in paths:
-                raise SpecError(f"task {p.stem!r} is defined twice: {paths[p.stem]} and {p}; "
-                                f"task names must be unique across {', '.join(map(str, SPEC_DIRS))}")
+                raise SpecError(
+                    f"task {p.stem!r} is defined twice: {paths[p.stem]} and {p}; "
+                    f"task names must be unique across {', '.join(map(str, SPEC_DIRS))}"
+                )
             paths[p.stem] = p
     return paths
 
@@ -58,6 +61,7 @@ def load_task(name: str) -> TaskSpec:
 
 
 # ---- the lock file --------------------------------------------------------------------------
+
 
 def read_lock(path: Path | None = None) -> dict:
     path = Path(path or LOCK_FILE)
@@ -104,7 +108,8 @@ def lock_entry(spec: TaskSpec, lock: dict) -> dict | None:
             f"task {spec.name}: {LOCK_FILE.name} records split hashes for spec sha256 "
             f"{str(entry.get('spec_sha256'))[:12]}…, but the spec now hashes to {spec_hash(spec)[:12]}…. "
             f"A frozen task must not change: restore its spec file, or publish a new task "
-            f"({spec.name}.v2) and record it with `{RECORD}`")
+            f"({spec.name}.v2) and record it with `{RECORD}`"
+        )
     return entry
 
 
@@ -123,8 +128,7 @@ def pinned(spec: TaskSpec, lock: dict) -> TaskSpec:
     commit the lock recorded for it."""
     entry = lock_entry(spec, lock)
     if entry and not is_commit(spec.source.revision):
-        return spec.model_copy(update={"source": spec.source.model_copy(
-            update={"revision": entry["source_revision"]})})
+        return spec.model_copy(update={"source": spec.source.model_copy(update={"revision": entry["source_revision"]})})
     return spec
 
 
@@ -133,10 +137,12 @@ def _not_frozen(spec: TaskSpec) -> SplitHashError:
         return SplitHashError(
             f"task {spec.name}: its split hashes are frozen neither in the spec nor in "
             f"tasks/{LOCK_FILE.name}; on a host with the hub run `{RECORD}` and commit "
-            f"tasks/{LOCK_FILE.name}")
+            f"tasks/{LOCK_FILE.name}"
+        )
     return SplitHashError(
         f"task {spec.name}: split_sha256 must freeze all of {SPLITS}; "
-        f"run `w2s-bench validate --print-hashes` and copy the hashes into the spec")
+        f"run `w2s-bench validate --print-hashes` and copy the hashes into the spec"
+    )
 
 
 def weak_subset(rows: list[dict], size: int | None) -> list[dict]:
@@ -180,13 +186,15 @@ def load_splits(spec: TaskSpec, verify: bool = True, lock_path: Path | None = No
                     f"task {spec.name}: split {name!r} has sha256 {got[:12]}…, the spec freezes "
                     f"{frozen[name][:12]}…. The source data or the split code changed; "
                     f"a frozen task must not change: restore them, or publish a new task "
-                    f"({spec.name}.v2) with the new hashes")
+                    f"({spec.name}.v2) with the new hashes"
+                )
             raise SplitHashError(
                 f"task {spec.name}: split {name!r} has sha256 {got[:12]}…, tasks/{where} freezes "
                 f"{frozen[name][:12]}… (source {spec.source.id} at {source_spec.source.revision}). "
                 f"The source data or the split code changed; a frozen task must not change: "
                 f"restore them (and tasks/{where} from git), or publish a new task ({spec.name}.v2) "
-                f"and record it with `{RECORD}`")
+                f"and record it with `{RECORD}`"
+            )
     return splits
 
 
@@ -195,6 +203,7 @@ def resolve_revision(source: HubSource) -> str:
     if is_commit(source.revision):
         return source.revision
     from huggingface_hub import HfApi
+
     return HfApi().dataset_info(source.id, revision=source.revision).sha
 
 
@@ -212,16 +221,22 @@ def record(spec: TaskSpec, lock_path: Path | None = None, resolve=resolve_revisi
         return f"matches {path.name}"
     revision = resolve(spec.source)
     if not is_commit(revision):
-        raise SpecError(f"task {spec.name}: revision {spec.source.revision!r} resolved to "
-                        f"{revision!r}, not a 40-hex commit")
+        raise SpecError(
+            f"task {spec.name}: revision {spec.source.revision!r} resolved to {revision!r}, not a 40-hex commit"
+        )
     at = spec.model_copy(update={"source": spec.source.model_copy(update={"revision": revision})})
     splits = load_splits(at, verify=False, lock_path=path)
-    entry = {"spec_sha256": spec_hash(spec), "source_revision": revision,
-             "split_sha256": {k: split_hash(v) for k, v in splits.items()}}
+    entry = {
+        "spec_sha256": spec_hash(spec),
+        "source_revision": revision,
+        "split_sha256": {k: split_hash(v) for k, v in splits.items()},
+    }
     lock = read_lock(path)  # re-read: write only this entry, never over one written meanwhile
     if spec.name in lock:
-        raise SplitHashError(f"task {spec.name}: {path} gained an entry while recording; run "
-                             f"`{RECORD}` again (it checks the existing entry)")
+        raise SplitHashError(
+            f"task {spec.name}: {path} gained an entry while recording; run "
+            f"`{RECORD}` again (it checks the existing entry)"
+        )
     lock[spec.name] = entry
     write_json(lock, path)
     return f"recorded in {path.name} (source commit {revision[:12]}…)"

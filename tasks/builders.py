@@ -6,6 +6,7 @@ is the prompt and "label" the target text (e.g. the solution move), and splits a
 example of one question / one movie lands in one split) with the spec's seed, and each split is
 class-balanced by undersampling to exactly size/2 examples per class.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,18 +22,29 @@ from w2s_bench.specs import SPLITS, FileSource, HubSource, SdistSource, SpecErro
 
 # ---- reading sources ------------------------------------------------------------------------
 
+
 def _read_file(path, fmt: str, encoding: str | None) -> list[dict]:
     """Rows of one registry file of format `fmt` (WheelSource.format), in file order."""
     import pandas as pd
+
     if fmt == "arrow":
         import datasets
+
         return datasets.load_from_disk(str(path)).to_list()
     if fmt in ("csv.bz2", "csv"):
         return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding or "utf-8").to_dict("records")
     if fmt == "orange_tab":  # Orange's .tab: a header row, then a row of types and one of flags
         import csv
-        return pd.read_csv(path, sep="\t", skiprows=[1, 2], dtype=str, keep_default_na=False,
-                           quoting=csv.QUOTE_NONE, encoding=encoding or "utf-8").to_dict("records")
+
+        return pd.read_csv(
+            path,
+            sep="\t",
+            skiprows=[1, 2],
+            dtype=str,
+            keep_default_na=False,
+            quoting=csv.QUOTE_NONE,
+            encoding=encoding or "utf-8",
+        ).to_dict("records")
     if fmt == "bigbench_json":  # BIG-bench task.json: examples {input, target_scores}
         rows = []
         for i, ex in enumerate(json.loads(open(path, encoding=encoding or "utf-8").read())["examples"]):
@@ -62,13 +74,14 @@ def _source_rows(spec: TaskSpec) -> list[dict]:
         from pathlib import Path
 
         from w2s_bench.tasks.chess_puzzles import load_puzzles
+
         return load_puzzles(Path(__file__).parent / src.path, src.sha256)
     if isinstance(src, HubSource):
         import datasets
+
         if not src.split:
             raise SpecError(f"task {spec.name}: a hub source needs `split`")
-        ds = datasets.load_dataset(src.id, src.config, revision=src.revision, split=src.split,
-                                   data_dir=src.data_dir)
+        ds = datasets.load_dataset(src.id, src.config, revision=src.revision, split=src.split, data_dir=src.data_dir)
         return ds.to_list()
     raise SpecError(f"task {spec.name}: unknown source {src!r}")
 
@@ -84,6 +97,7 @@ def row_cleaner(name: str):
     def register(fn):
         ROWS[name] = fn
         return fn
+
     return register
 
 
@@ -92,8 +106,10 @@ def clean_rows(spec: TaskSpec, rows: list[dict]) -> list[dict]:
     if name is None:
         return rows
     if name not in ROWS:
-        raise SpecError(f"task {spec.name}: format.rows = {name!r} is not a registered row cleaner; "
-                        f"known: {', '.join(sorted(ROWS))}")
+        raise SpecError(
+            f"task {spec.name}: format.rows = {name!r} is not a registered row cleaner; "
+            f"known: {', '.join(sorted(ROWS))}"
+        )
     return [r for r in (ROWS[name](dict(row)) for row in rows) if r is not None]
 
 
@@ -155,6 +171,7 @@ def _vitaminc(row):
 
 # ---- multiple-choice answer extractors: row -> (candidates, index of the correct one) -------
 
+
 def _sciq(row):
     return [row["correct_answer"], row["distractor1"], row["distractor2"], row["distractor3"]], 0
 
@@ -215,6 +232,7 @@ def lichess_position(ctx: str):
     """EleutherAI/lichess-puzzles: `ctx` is a SAN transcript with every half-move numbered
     ("1. e4 1... e5 2. Nf3 ..."). Returns (board at the puzzle position, the SAN moves)."""
     import chess
+
     board, moves = chess.Board(), [t for t in ctx.split() if not _MOVE_NUMBER.fullmatch(t)]
     for san in moves:
         board.push_san(san)  # an illegal transcript raises: the row is broken, not skipped
@@ -226,12 +244,15 @@ def lichess_wrong_move(board, best, key) -> str | None:
     moves that do not mate (Lichess accepts any mate in one): first those whose UCI has the
     solution's length (a promotion stays a promotion), then the same piece type, then capture and
     check as the solution. None when no such move exists."""
-    piece, capture, check = (board.piece_type_at(best.from_square), board.is_capture(best),
-                             board.gives_check(best))
+    piece, capture, check = (board.piece_type_at(best.from_square), board.is_capture(best), board.gives_check(best))
 
     def likeness(m):
-        return (len(m.uci()) == len(best.uci()), board.piece_type_at(m.from_square) == piece,
-                board.is_capture(m) == capture, board.gives_check(m) == check)
+        return (
+            len(m.uci()) == len(best.uci()),
+            board.piece_type_at(m.from_square) == piece,
+            board.is_capture(m) == capture,
+            board.gives_check(m) == check,
+        )
 
     def mates(m):
         board.push(m)
@@ -239,8 +260,10 @@ def lichess_wrong_move(board, best, key) -> str | None:
             return board.is_checkmate()
         finally:
             board.pop()
-    others = sorted((m for m in board.legal_moves if m != best
-                     and not (board.gives_check(m) and mates(m))), key=lambda m: m.uci())
+
+    others = sorted(
+        (m for m in board.legal_moves if m != best and not (board.gives_check(m) and mates(m))), key=lambda m: m.uci()
+    )
     if not others:
         return None
     top = max(map(likeness, others))
@@ -254,13 +277,16 @@ def _lichess(row):
         board, _ = lichess_position(row["ctx"])
         best = board.parse_san(row["target"].strip())
     except ValueError as e:
-        raise SpecError(f"lichess puzzle {row.get('id')!r}: transcript or target move does not "
-                        f"replay ({e}); the source is not in the EleutherAI/lichess-puzzles format") from None
+        raise SpecError(
+            f"lichess puzzle {row.get('id')!r}: transcript or target move does not "
+            f"replay ({e}); the source is not in the EleutherAI/lichess-puzzles format"
+        ) from None
     wrong = lichess_wrong_move(board, best, row["id"])
     return [best.uci()] + ([wrong] if wrong else []), 0
 
 
 # paper suite (hub parquet schemas; see tasks/paper/*.toml)
+
 
 def _dream(row):  # dataset-org/dream: choice (list of 3 texts), answer (the correct text)
     cands = list(row["choice"])
@@ -279,16 +305,27 @@ def _ethics_utilitarianism(row):  # hendrycks/ethics utilitarianism: baseline is
     return [row["baseline"], row["less_pleasant"]], 0
 
 
-CHOICES = {"sciq": _sciq, "sciq_lower": _sciq_lower, "lettered": _lettered, "social_iqa": _social_iqa, "piqa": _piqa,
-           "hellaswag": _hellaswag, "chess": _chess, "hh_rlhf": _hh_rlhf, "lichess": _lichess,
-           "dream": _dream, "quail": _quail, "cosmos_qa": _cosmos_qa,
-           "ethics_utilitarianism": _ethics_utilitarianism}
+CHOICES = {
+    "sciq": _sciq,
+    "sciq_lower": _sciq_lower,
+    "lettered": _lettered,
+    "social_iqa": _social_iqa,
+    "piqa": _piqa,
+    "hellaswag": _hellaswag,
+    "chess": _chess,
+    "hh_rlhf": _hh_rlhf,
+    "lichess": _lichess,
+    "dream": _dream,
+    "quail": _quail,
+    "cosmos_qa": _cosmos_qa,
+    "ethics_utilitarianism": _ethics_utilitarianism,
+}
 
 
 def _fields(fmt, row) -> dict:
     """Extra template fields some sources need."""
     if fmt.choices == "hh_rlhf":
-        return {"prompt": row["chosen"][:_hh_prompt_end(row)]}
+        return {"prompt": row["chosen"][: _hh_prompt_end(row)]}
     if fmt.choices == "chess":  # puzzle ids are s<seed>g<game>p<ply>: one group per game
         return {"moves": " ".join(row["moves_san"]), "game": row["id"].rsplit("p", 1)[0]}
     if fmt.choices == "lichess":  # the position and the SAN moves without their numbers
@@ -313,8 +350,7 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
             value = str(row[fmt.label_column])
             if value not in fmt.label_map:
                 continue
-            out.append({"text": fmt.template.format(**row), "label": fmt.label_map[value],
-                        "group": group})
+            out.append({"text": fmt.template.format(**row), "label": fmt.label_map[value], "group": group})
         elif fmt.builder == "multiple_choice":
             cands, correct = CHOICES[fmt.choices](row)
             wrong = [c for j, c in enumerate(cands) if j != correct and c != cands[correct]]
@@ -324,10 +360,10 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
             neg = _stable_rng(spec.name, spec.splits.seed, group, i).choice(wrong)
             fields = {**row, **_fields(fmt, row)}  # {answer} is the candidate, even where a
             # source has a column of that name (DREAM's holds the correct answer's text)
-            out.append({"text": fmt.template.format(**{**fields, "answer": cands[correct]}), "label": 1,
-                        "group": group})
-            out.append({"text": fmt.template.format(**{**fields, "answer": neg}), "label": 0,
-                        "group": group})
+            out.append(
+                {"text": fmt.template.format(**{**fields, "answer": cands[correct]}), "label": 1, "group": group}
+            )
+            out.append({"text": fmt.template.format(**{**fields, "answer": neg}), "label": 0, "group": group})
         elif fmt.builder == "pairwise":
             cands, correct = CHOICES[fmt.choices](row)
             wrong = [c for j, c in enumerate(cands) if j != correct and c != cands[correct]]
@@ -339,19 +375,19 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
             neg = rng.choice(wrong)
             good, bad = (fmt.template.format(**{**fields, "answer": a}) for a in (cands[correct], neg))
             first = rng.random() < 0.5  # balanced order: the correct one first half of the time
-            out.append({"text": [good, bad] if first else [bad, good], "label": int(first),
-                        "group": group})
+            out.append({"text": [good, bad] if first else [bad, good], "label": int(first), "group": group})
         elif fmt.builder == "generative":  # the label is the target text
-            out.append({"text": fmt.template.format(**row), "label": str(row[fmt.label_column]),
-                        "group": group})
+            out.append({"text": fmt.template.format(**row), "label": str(row[fmt.label_column]), "group": group})
     return out
 
 
 # ---- format balancing -----------------------------------------------------------------------
 
+
 def _bins(X, bins: int):
     """One-hot quantile bins of each column (the first bin left out): additive threshold cues."""
     import numpy as np
+
     cols = []
     for j in range(X.shape[1]):
         edges = np.unique(np.quantile(X[:, j], np.linspace(0, 1, bins + 1)[1:-1]))
@@ -360,8 +396,9 @@ def _bins(X, bins: int):
     return np.column_stack(cols) if cols else np.zeros((len(X), 0))
 
 
-def balance_format(examples: list[dict], strata: int, template: str | None, seed: int,
-                   score_kind: str = "linear") -> list[dict]:
+def balance_format(
+    examples: list[dict], strata: int, template: str | None, seed: int, score_kind: str = "linear"
+) -> list[dict]:
     """Keep, in each of `strata` quantile strata of a format-only score, as many examples of each
     class as the rarer class has there (a seeded sample), in source order.
 
@@ -380,6 +417,7 @@ def balance_format(examples: list[dict], strata: int, template: str | None, seed
     import numpy as np
 
     from w2s_bench.textformat import format_features
+
     X = format_features([ex["text"] for ex in examples], template)
     y = np.array([ex["label"] for ex in examples], dtype=float)
     std = X.std(0)
@@ -391,6 +429,7 @@ def balance_format(examples: list[dict], strata: int, template: str | None, seed
     cells = np.searchsorted(edges, score, side="right")
     if score_kind == "binned":  # crossed with the leaves of a depth-3 tree on the features
         from sklearn.tree import DecisionTreeClassifier
+
         leaves = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y).apply(X)
         cells = cells * (int(leaves.max()) + 1) + leaves
     by_stratum: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
@@ -407,6 +446,7 @@ def balance_format(examples: list[dict], strata: int, template: str | None, seed
 
 # ---- splitting ------------------------------------------------------------------------------
 
+
 def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
     """Deterministic grouped, class-balanced splits of exactly the sizes in the spec."""
     sizes = spec.splits.sizes
@@ -415,8 +455,13 @@ def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
     if any(n <= 0 or n % 2 for n in sizes.values()):
         raise SpecError(f"task {spec.name}: every split size must be a positive even number")
     if spec.splits.format_strata:
-        examples = balance_format(examples, spec.splits.format_strata, spec.format.template,
-                                  spec.splits.seed, spec.splits.format_score or "linear")
+        examples = balance_format(
+            examples,
+            spec.splits.format_strata,
+            spec.format.template,
+            spec.splits.seed,
+            spec.splits.format_score or "linear",
+        )
     by_group: dict[str, list[dict]] = defaultdict(list)
     for ex in examples:
         by_group[ex["group"]].append(ex)
@@ -432,8 +477,9 @@ def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
         for g in groups:
             if len(pos) >= need and len(neg) >= need:
                 rest.append(g)
-            elif any((ex["label"] == 1 and len(pos) < need) or (ex["label"] == 0 and len(neg) < need)
-                     for ex in by_group[g]):
+            elif any(
+                (ex["label"] == 1 and len(pos) < need) or (ex["label"] == 0 and len(neg) < need) for ex in by_group[g]
+            ):
                 for ex in by_group[g]:
                     (pos if ex["label"] == 1 else neg).append(ex)
             else:  # adds only a class that is already full: keep the group for a later split
@@ -443,7 +489,8 @@ def make_splits(spec: TaskSpec, examples: list[dict]) -> dict[str, list[dict]]:
             raise SpecError(
                 f"task {spec.name}: not enough examples for split {name!r} "
                 f"(need {need} per class, have {len(pos)} positive / {len(neg)} negative); "
-                f"lower splits.sizes in the spec")
+                f"lower splits.sizes in the spec"
+            )
         rng = random.Random(f"{spec.splits.seed}:{name}")
         chosen = rng.sample(pos, need) + rng.sample(neg, need)
         rng.shuffle(chosen)
@@ -461,8 +508,10 @@ def _unbalanced_splits(spec: TaskSpec, by_group: dict, groups: list) -> dict[str
             rows += by_group[groups[at]]
             at += 1
         if len(rows) < need:
-            raise SpecError(f"task {spec.name}: not enough examples for split {name!r} (need {need}, "
-                            f"have {len(rows)}); lower splits.sizes in the spec")
+            raise SpecError(
+                f"task {spec.name}: not enough examples for split {name!r} (need {need}, "
+                f"have {len(rows)}); lower splits.sizes in the spec"
+            )
         splits[name] = random.Random(f"{spec.splits.seed}:{name}").sample(rows, need)
     return splits
 

@@ -42,6 +42,7 @@ seeded randomness: the same engine build, seed and count give a byte-identical f
 mtime=0, written to a temp file and renamed). The first line is metadata (engine `id name`,
 nodes, threads, hash, seed, builder version); each further line is one puzzle.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,12 +78,13 @@ def build_command(path: str | Path = PUZZLE_FILE) -> str:
     count = FROZEN.get(name, (None, "N"))[1]
     return f"python -m w2s_bench.tasks.chess_puzzles --count {count} --seed 0 --out tasks/data/{name}"
 
+
 # analysis of candidate positions (the labels)
 NODES = 100_000
 THREADS = 1
 HASH_MB = 16
-WIN_CP = 300      # best move: a mate for the mover or at least this
-DRAW_CP = 100     # second move: at most this (or being mated)
+WIN_CP = 300  # best move: a mate for the mover or at least this
+DRAW_CP = 100  # second move: at most this (or being mated)
 
 # self-play
 OPENING_PLIES = (4, 10)
@@ -103,16 +105,19 @@ def find_stockfish() -> str:
             return cand
     raise FileNotFoundError(
         "stockfish not found: install it (`apt-get install -y stockfish`, binary at "
-        "/usr/games/stockfish) or point $W2S_STOCKFISH at the binary")
+        "/usr/games/stockfish) or point $W2S_STOCKFISH at the binary"
+    )
 
 
 # ---- engine ---------------------------------------------------------------------------------
+
 
 class Engine:
     """Stockfish with Threads=1 and a fixed hash; every search starts from a cleared hash."""
 
     def __init__(self, path: str | None = None):
         import chess.engine
+
         self._limit = chess.engine.Limit
         self.engine = chess.engine.SimpleEngine.popen_uci(path or find_stockfish())
         self.engine.configure({"Threads": THREADS, "Hash": HASH_MB})
@@ -121,8 +126,7 @@ class Engine:
     def analyse(self, board, nodes: int, multipv: int) -> list[tuple]:
         """[(move, score from the mover's view), ...] best first, from a fresh `ucinewgame`."""
         # a new `game` key makes python-chess send `ucinewgame`, which clears Stockfish's hash
-        infos = self.engine.analyse(board, self._limit(nodes=nodes), multipv=multipv,
-                                    game=object())
+        infos = self.engine.analyse(board, self._limit(nodes=nodes), multipv=multipv, game=object())
         return [(info["pv"][0], info["score"].pov(board.turn)) for info in infos if info.get("pv")]
 
     def close(self):
@@ -144,17 +148,18 @@ def rank(cp: int | None, mate: int | None) -> int:
 
 def is_only_move(best: dict, second: dict) -> bool:
     """The selection criterion (module docstring) on two score_dicts from the mover's view."""
-    best_wins = (best["mate"] is not None and best["mate"] > 0) or \
-        (best["cp"] is not None and best["cp"] >= WIN_CP)
+    best_wins = (best["mate"] is not None and best["mate"] > 0) or (best["cp"] is not None and best["cp"] >= WIN_CP)
     second_wins = rank(second["cp"], second["mate"]) > DRAW_CP
     return best_wins and not second_wins
 
 
 # ---- games and puzzles ----------------------------------------------------------------------
 
+
 def play_game(engine: Engine, seed: int, game: int, nodes: int) -> list[dict]:
     """Self-play game `game` of generator `seed`; returns the puzzles found along it."""
     import chess
+
     rng = random.Random(f"{seed}:{game}")
     board = chess.Board()
     for _ in range(rng.randint(*OPENING_PLIES)):
@@ -170,10 +175,13 @@ def play_game(engine: Engine, seed: int, game: int, nodes: int) -> list[dict]:
         decided = decided + 1 if abs(best) >= DECIDED_CP else 0
         if decided >= DECIDED_PLIES:
             break
-        if (len(lines) >= 2 and len(puzzles) < MAX_PER_GAME
-                and board.ply() - last_puzzle_ply >= MIN_GAP_PLIES
-                and best >= SCREEN_BEST_CP
-                and best - rank(scores[1]["cp"], scores[1]["mate"]) >= SCREEN_GAP_CP):
+        if (
+            len(lines) >= 2
+            and len(puzzles) < MAX_PER_GAME
+            and board.ply() - last_puzzle_ply >= MIN_GAP_PLIES
+            and best >= SCREEN_BEST_CP
+            and best - rank(scores[1]["cp"], scores[1]["mate"]) >= SCREEN_GAP_CP
+        ):
             puzzle = make_puzzle(engine, board, nodes)
             if puzzle is not None:
                 puzzle["id"] = f"s{seed}g{game}p{board.ply()}"
@@ -190,6 +198,7 @@ def play_game(engine: Engine, seed: int, game: int, nodes: int) -> list[dict]:
 def make_puzzle(engine: Engine, board, nodes: int) -> dict | None:
     """The puzzle at `board` if it passes the only-move criterion at `nodes` nodes, else None."""
     import chess
+
     if board.legal_moves.count() < 2:
         return None
     lines = engine.analyse(board, nodes, 2)
@@ -210,19 +219,32 @@ def make_puzzle(engine: Engine, board, nodes: int) -> dict | None:
         "ply": board.ply(),
         "turn": "white" if board.turn else "black",
         "pieces": len(board.piece_map()),
-        "solution_uci": best_move.uci(), "solution_san": board.san(best_move),
-        "solution_cp": best["cp"], "solution_mate": best["mate"],
-        "wrong_uci": second_move.uci(), "wrong_san": board.san(second_move),
-        "wrong_cp": second["cp"], "wrong_mate": second["mate"],
+        "solution_uci": best_move.uci(),
+        "solution_san": board.san(best_move),
+        "solution_cp": best["cp"],
+        "solution_mate": best["mate"],
+        "wrong_uci": second_move.uci(),
+        "wrong_san": board.san(second_move),
+        "wrong_cp": second["cp"],
+        "wrong_mate": second["mate"],
         "nodes": nodes,
     }
 
 
 # ---- build and load -------------------------------------------------------------------------
 
-def build(count: int, seed: int = 0, out: str | Path = PUZZLE_FILE, nodes: int = NODES,
-          engine_path: str | None = None, max_games: int | None = None, jobs: int = 1,
-          cache: str | Path | None = None, log=None) -> dict:
+
+def build(
+    count: int,
+    seed: int = 0,
+    out: str | Path = PUZZLE_FILE,
+    nodes: int = NODES,
+    engine_path: str | None = None,
+    max_games: int | None = None,
+    jobs: int = 1,
+    cache: str | Path | None = None,
+    log=None,
+) -> dict:
     """Play games 0, 1, 2, ... until `count` puzzles (or `max_games` games); write `out`.
 
     Games are independent (own seed, hash cleared before every search), so `jobs` worker
@@ -237,8 +259,7 @@ def build(count: int, seed: int = 0, out: str | Path = PUZZLE_FILE, nodes: int =
     probe.close()
     games = range(max_games if max_games is not None else 10**6)
     puzzles, played, t0 = [], 0, time.time()
-    with multiprocessing.get_context("spawn").Pool(
-            jobs, initializer=_worker_init, initargs=(engine_path,)) as pool:
+    with multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker_init, initargs=(engine_path,)) as pool:
         for found in pool.imap(_worker_game, ((seed, g, nodes, cache) for g in games)):
             puzzles.extend(found)
             played += 1
@@ -248,10 +269,21 @@ def build(count: int, seed: int = 0, out: str | Path = PUZZLE_FILE, nodes: int =
                 break
         pool.terminate()
     puzzles = puzzles[:count]
-    meta = {"meta": True, "builder": "w2s_bench.tasks.chess_puzzles",
-            "builder_version": BUILDER_VERSION, "engine": engine_name, "threads": THREADS,
-            "hash_mb": HASH_MB, "nodes": nodes, "play_nodes": PLAY_NODES, "seed": seed,
-            "count": len(puzzles), "games": played, "win_cp": WIN_CP, "draw_cp": DRAW_CP}
+    meta = {
+        "meta": True,
+        "builder": "w2s_bench.tasks.chess_puzzles",
+        "builder_version": BUILDER_VERSION,
+        "engine": engine_name,
+        "threads": THREADS,
+        "hash_mb": HASH_MB,
+        "nodes": nodes,
+        "play_nodes": PLAY_NODES,
+        "seed": seed,
+        "count": len(puzzles),
+        "games": played,
+        "win_cp": WIN_CP,
+        "draw_cp": DRAW_CP,
+    }
     lines = [json.dumps(meta, sort_keys=True)] + [json.dumps(p, sort_keys=True) for p in puzzles]
     data = gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=9, mtime=0)
     out = Path(out)
@@ -307,14 +339,17 @@ def load_puzzles(path: str | Path = PUZZLE_FILE, sha256: str = PUZZLE_SHA256) ->
     """The frozen puzzles (metadata line skipped), after checking the file's sha256."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no puzzle file; restore it from git "
-                                f"(`git checkout -- {path.name}`) or rebuild: {build_command(path)}")
+        raise FileNotFoundError(
+            f"{path}: no puzzle file; restore it from git "
+            f"(`git checkout -- {path.name}`) or rebuild: {build_command(path)}"
+        )
     got = sha256_file(path)
     if got != sha256:
         raise PuzzleHashError(
             f"{path}: sha256 {got[:12]}... but the benchmark freezes {sha256[:12]}...; the frozen "
             f"puzzle file must not change: restore it from git (`git checkout -- {path}`), or "
-            f"rebuild it with `{build_command(path)}` (same stockfish version) and check the hash")
+            f"rebuild it with `{build_command(path)}` (same stockfish version) and check the hash"
+        )
     return read_puzzle_file(path)[1]
 
 
@@ -334,10 +369,13 @@ def main(argv=None) -> None:
     # of leaving them orphaned, playing on; no output file is written
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     t0 = time.time()
-    meta = build(args.count, args.seed, args.out, args.nodes, max_games=args.max_games,
-                 jobs=args.jobs, cache=args.cache, log=log)
-    print(f"wrote {meta['count']} puzzles from {meta['games']} games to {args.out} "
-          f"in {time.time() - t0:.0f}s; sha256 {sha256_file(args.out)}")
+    meta = build(
+        args.count, args.seed, args.out, args.nodes, max_games=args.max_games, jobs=args.jobs, cache=args.cache, log=log
+    )
+    print(
+        f"wrote {meta['count']} puzzles from {meta['games']} games to {args.out} "
+        f"in {time.time() - t0:.0f}s; sha256 {sha256_file(args.out)}"
+    )
 
 
 if __name__ == "__main__":

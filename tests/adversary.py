@@ -1,5 +1,6 @@
 """A method that tries every path to gold labels it might find, and writes down what it found.
 Imported by the sealed child process (it must live in an importable module)."""
+
 import dataclasses
 import gc
 import json
@@ -32,8 +33,11 @@ def _arrays(obj, seen=None, depth=0):
 def rows_in_memory() -> int:
     """Lists of split rows {"text", "label", ...} alive in this process (dicts of plain values
     are not tracked by gc; the lists holding them are)."""
-    return sum(1 for o in gc.get_objects() if isinstance(o, list) and o
-               and isinstance(o[0], dict) and "label" in o[0] and "text" in o[0])
+    return sum(
+        1
+        for o in gc.get_objects()
+        if isinstance(o, list) and o and isinstance(o[0], dict) and "label" in o[0] and "text" in o[0]
+    )
 
 
 class Adversary(Method):
@@ -69,22 +73,26 @@ class Adversary(Method):
 
 class NaNLoss(Method):
     """A broken method: its loss is NaN from the first step."""
+
     name = "nan_loss"
 
     def train_student(self, weak_labels):
-        return self.ctx.train(weak_labels.train, weak_labels.val,
-                              loss=lambda logits, weak, step, total: logits.sum() * float("nan"))
+        return self.ctx.train(
+            weak_labels.train, weak_labels.val, loss=lambda logits, weak, step, total: logits.sum() * float("nan")
+        )
 
 
 # ---- the ways in an adversarial review found: each must end with no gold label in the student's predictions ----
 
+
 def _labels_in_frames(texts):
     """Gold labels of `texts` from split rows {"text", "label"} in any calling frame, or None."""
     import sys
+
     table, frame = {}, sys._getframe(1)
     while frame is not None:
         for value in list(frame.f_locals.values()):
-            for rows in (value.values() if isinstance(value, dict) else [value]):
+            for rows in value.values() if isinstance(value, dict) else [value]:
                 if isinstance(rows, list) and rows and isinstance(rows[0], dict) and "label" in rows[0]:
                     table.update({str(r["text"]): r["label"] for r in rows if "text" in r})
         frame = frame.f_back
@@ -145,6 +153,7 @@ print(json.dumps({str(r["text"]): r["label"] for rows in splits.values() for r i
 
 class Spawner(Method):
     """Starts a fresh, unsealed interpreter (in one of several ways) that rebuilds the splits."""
+
     name = "spawner"
 
     class Config(Method.Config):
@@ -154,21 +163,25 @@ class Spawner(Method):
     def train_student(self, weak_labels):
         import subprocess
         import sys
+
         how, table = self.config.how, {}
         try:
             if how == "subprocess":
-                out = subprocess.run([sys.executable, "-c", SPAWN_CODE, self.config.task],
-                                     capture_output=True, text=True).stdout
+                out = subprocess.run(
+                    [sys.executable, "-c", SPAWN_CODE, self.config.task], capture_output=True, text=True
+                ).stdout
                 table = json.loads(out)
             elif how == "os.system":
                 os.system(f"{sys.executable} -c 'print(1)'")
             elif how == "multiprocessing":
                 import multiprocessing
+
                 p = multiprocessing.get_context("spawn").Process(target=print)
                 p.start()
                 p.join()
             elif how == "ctypes":
                 import ctypes
+
                 ctypes.CDLL(None).system(b"true")
         except Exception:  # noqa: BLE001 - a hostile method hides its failures
             pass
@@ -181,6 +194,7 @@ class Spawner(Method):
 class NativeReader(Method):
     """Reads the ceiling's test predictions from the stage cache with native code (pyarrow's
     filesystem: no Python audit event), and answers with them."""
+
     name = "native_reader"
 
     class Config(Method.Config):
@@ -190,6 +204,7 @@ class NativeReader(Method):
         import io
 
         import pyarrow.fs as pafs
+
         stolen = None
         try:
             fs = pafs.LocalFileSystem()
@@ -205,6 +220,7 @@ class NativeReader(Method):
 
 class Writer(Method):
     """Tries to change the harness's code on disk, at import of its config."""
+
     name = "writer"
 
     class Config(Method.Config):

@@ -1,4 +1,5 @@
 """A method module that imports the task loaders (what check-method must flag)."""
+
 from w2s_bench.api import Method
 from w2s_bench.tasks import load_splits  # noqa: F401 - the point of this module
 

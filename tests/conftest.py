@@ -1,4 +1,5 @@
 """Tests run offline on the real (small) assets; the stage cache is per test."""
+
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

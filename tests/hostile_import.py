@@ -1,4 +1,5 @@
 """A method module that no test imports: the orchestrator must never import it either."""
+
 from adversary import PeekingMethod
 
 

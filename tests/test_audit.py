@@ -1,4 +1,5 @@
 """Label-leak audit: format-only baselines on the pocket tasks, and synthetic leaks it must catch."""
+
 import random
 
 import pytest
@@ -8,31 +9,41 @@ from w2s_bench.cli import main
 from w2s_bench.registry import load_suite
 from w2s_bench.tasks import load_task
 
-POCKET = sorted(set(load_suite("pocket").tasks + load_suite("pocket.v2").tasks
-                    + load_suite("pocket.v3").tasks
-                    + load_suite("pocket_pairwise").tasks + load_suite("pocket_pairwise.v2").tasks))
+POCKET = sorted(
+    set(
+        load_suite("pocket").tasks
+        + load_suite("pocket.v2").tasks
+        + load_suite("pocket.v3").tasks
+        + load_suite("pocket_pairwise").tasks
+        + load_suite("pocket_pairwise.v2").tasks
+    )
+)
 
 # Measured leaks in frozen pocket tasks. Their specs are frozen (long runs depend on them), so they
 # are not changed here; the fix is a new task NAME.v2 with a neutral format. strict=True: once a
 # task is fixed (or the audit changes) the xfail itself fails and this table must be updated.
 KNOWN_LEAKS = {
     "rotten_tomatoes": "format-only accuracy 0.573: positive reviews are longer in characters but not "
-                       "in words (mean word length 5.24 vs 5.15), and use more commas",
+    "in words (mean word length 5.24 vs 5.15), and use more commas",
     "sciq": "format-only accuracy 0.550: no correct answer has an uppercase letter, 32 of 950 "
-            "distractors do ('DNA', 'Mars', ...); correct answers are slightly longer",
-    "sciq_support": "format-only accuracy 0.570: the same answers as sciq (uppercase distractors, "
-                    "answer length)",
+    "distractors do ('DNA', 'Mars', ...); correct answers are slightly longer",
+    "sciq_support": "format-only accuracy 0.570: the same answers as sciq (uppercase distractors, answer length)",
 }
 
 
-@pytest.mark.parametrize("task", [
-    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=KNOWN_LEAKS[t]))
-    if t in KNOWN_LEAKS else t for t in POCKET])
+@pytest.mark.parametrize(
+    "task",
+    [
+        pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=KNOWN_LEAKS[t])) if t in KNOWN_LEAKS else t
+        for t in POCKET
+    ],
+)
 def test_pocket_task_within_three_points_of_chance(task):
     r = audit_task(load_task(task))
     assert r["chance"] == 0.5 and r["n_test"] == load_task(task).splits.sizes["test"]
-    assert r["within"], (f"{task}: format-only accuracy {r['accuracy']:.3f} vs chance "
-                         f"{r['chance']:.3f}; cues {r['top_features']}")
+    assert r["within"], (
+        f"{task}: format-only accuracy {r['accuracy']:.3f} vs chance {r['chance']:.3f}; cues {r['top_features']}"
+    )
 
 
 # ---- synthetic tasks -----------------------------------------------------------------------
@@ -64,6 +75,7 @@ def test_format_strata_remove_a_length_leak():
     """balance_format (a spec's `splits.format_strata`) keeps equal class counts in each stratum
     of a format-only score: the length leak is gone, the same rows come out every time."""
     from w2s_bench.tasks.builders import balance_format
+
     rows = _binary(4000, 0, leak=True)
     kept = balance_format(rows, 12, None, seed=0)
     assert kept == balance_format(rows, 12, None, seed=0)
@@ -95,8 +107,9 @@ def test_answer_segment_catches_a_longer_correct_answer():
     template = "Q: {question} A: {answer}"
     train, test = _multiple_choice(2000, 0, leak=True), _multiple_choice(2000, 1, leak=True)
     assert audit_rows("mc", train, test, template=template)["accuracy"] > 0.7
-    assert audit_rows("mc", _multiple_choice(2000, 0, False), _multiple_choice(2000, 1, False),
-                      template=template)["within"]
+    assert audit_rows("mc", _multiple_choice(2000, 0, False), _multiple_choice(2000, 1, False), template=template)[
+        "within"
+    ]
 
 
 def test_answer_delimiters_of_shipped_templates():
@@ -116,8 +129,7 @@ def _pairs(n, seed, longer_wins, always_first=False):
         if longer_wins and len(good) < len(bad):
             good, bad = bad, good
         first = True if always_first else rng.random() < 0.5
-        rows.append({"text": [good, bad] if first else [bad, good], "label": int(first),
-                     "group": str(i)})
+        rows.append({"text": [good, bad] if first else [bad, good], "label": int(first), "group": str(i)})
     return rows
 
 
@@ -134,6 +146,7 @@ def test_pairwise_answer_always_first_is_caught():
 
 
 # ---- command line --------------------------------------------------------------------------
+
 
 def test_cli_audit_exit_codes(capsys):
     assert main(["audit", "--tasks", "sst2"]) == 0

@@ -1,4 +1,5 @@
 """The stage cache: atomic writes, incomplete folders discarded, a concurrent finisher wins."""
+
 from w2s_bench.stages import MARKER, Cache
 
 
@@ -8,6 +9,7 @@ def test_written_once_then_read(tmp_path):
     def make(tmp):
         calls.append(tmp)
         (tmp / "out.txt").write_text("x")
+
     a = cache.get_or_make("stage", "k1", make, {"task": "t"})
     b = cache.get_or_make("stage", "k1", make, {"task": "t"})
     assert a == b and len(calls) == 1 and (a / MARKER).exists() and (a / "out.txt").exists()
@@ -32,6 +34,7 @@ def test_concurrent_finisher_is_kept(tmp_path):
         (other / "out.txt").write_text("theirs")
         (other / MARKER).write_text("ok\n")
         (tmp / "out.txt").write_text("mine")
+
     folder = cache.get_or_make("stage", "k3", make, {})
     assert (folder / "out.txt").read_text() == "theirs"
     assert not list(folder.parent.glob(".k3.tmp*"))

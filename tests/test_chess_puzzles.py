@@ -2,6 +2,7 @@
 
 The builder tests need Debian's stockfish; CI installs it, so a missing engine FAILS them (with
 the fix in the message) rather than skipping them silently."""
+
 import gzip
 import json
 
@@ -26,8 +27,7 @@ def tiny_build(stockfish, tmp_path_factory):
     d = tmp_path_factory.mktemp("chess")
     outs = [d / "a.jsonl.gz", d / "b.jsonl.gz", d / "c.jsonl.gz"]
     for out, jobs, cache in zip(outs, (1, 2, 2), (None, d / "cache", d / "cache")):
-        cp.build(count=5, seed=7, out=out, nodes=20_000, engine_path=stockfish, max_games=6,
-                 jobs=jobs, cache=cache)
+        cp.build(count=5, seed=7, out=out, nodes=20_000, engine_path=stockfish, max_games=6, jobs=jobs, cache=cache)
     return outs
 
 
@@ -56,8 +56,8 @@ def test_only_move_criterion():
     assert cp.is_only_move(win, {"cp": 100, "mate": None})
     assert cp.is_only_move(win, mated)
     assert cp.is_only_move(mate2, {"cp": -40, "mate": None})
-    assert not cp.is_only_move(win, {"cp": 101, "mate": None})        # second wins too
-    assert not cp.is_only_move(mate2, {"cp": None, "mate": 5})         # two mates
+    assert not cp.is_only_move(win, {"cp": 101, "mate": None})  # second wins too
+    assert not cp.is_only_move(mate2, {"cp": None, "mate": 5})  # two mates
     assert not cp.is_only_move({"cp": 299, "mate": None}, {"cp": -500, "mate": None})  # not winning
     assert not cp.is_only_move({"cp": None, "mate": -2}, mated)
 
@@ -120,6 +120,7 @@ def test_tampered_file_raises_clear_error(tmp_path):
 def _children(pid: int) -> set[int]:
     """Live (not zombie) processes whose parent is `pid`, from /proc."""
     from pathlib import Path
+
     kids = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -133,6 +134,7 @@ def _children(pid: int) -> set[int]:
 
 def _alive(pid: int) -> bool:
     from pathlib import Path
+
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
@@ -146,9 +148,22 @@ def test_sigterm_stops_the_workers_and_writes_nothing(stockfish, tmp_path):
     import subprocess
     import sys
     import time
+
     out = tmp_path / "p.jsonl.gz"
-    proc = subprocess.Popen([sys.executable, "-m", "w2s_bench.tasks.chess_puzzles", "--count", "1000",
-                             "--jobs", "2", "--out", str(out), "--quiet"])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "w2s_bench.tasks.chess_puzzles",
+            "--count",
+            "1000",
+            "--jobs",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     try:
         deadline = time.time() + 60
         while len(workers := _children(proc.pid)) < 2 and time.time() < deadline:

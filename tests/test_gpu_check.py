@@ -1,5 +1,6 @@
 """The GPU path of the trainer and the pieces of benchmarks/gpu_check.sh that run on a CPU:
 device choice, the asset packer (bf16 MiniLM + task data), the GPU-vs-CPU result comparison."""
+
 import copy
 import importlib.util
 import json
@@ -15,8 +16,16 @@ from w2s_bench.train import Labeled, Optimizer, device, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_NAIVE = ROOT / "leaderboard" / "entries" / "pocket" / "pocket" / "naive"
-TEXTS = ("a fine film", "dull and long", "a wonderful, moving story", "bad", "great fun",
-         "the worst thing this year, truly awful in every way", "loved it", "boring") * 2
+TEXTS = (
+    "a fine film",
+    "dull and long",
+    "a wonderful, moving story",
+    "bad",
+    "great fun",
+    "the worst thing this year, truly awful in every way",
+    "loved it",
+    "boring",
+) * 2
 DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 2, dtype=float))
 
 
@@ -44,6 +53,7 @@ def test_device_override(monkeypatch):
 
 def test_bf16_rung_keeps_an_fp32_head_and_uses_sdpa():
     from w2s_bench.models import build_classifier
+
     rung = load_ladder("pocket").rung("L1").model_copy(update={"dtype": "bfloat16", "epochs": 1})
     model = build_classifier(rung, 0)
     assert model.backbone.config._attn_implementation == "sdpa"
@@ -59,10 +69,11 @@ def test_packer_makes_a_small_home_that_the_pocket_suite_reads(tmp_path, monkeyp
     from w2s_bench.assets import asset_path
     from w2s_bench.models import build_classifier
     from w2s_bench.tasks import load_splits, load_task
+
     rung = load_ladder("pocket").rung("L1")
     original = {n: p.detach().clone() for n, p in build_classifier(rung, 0).backbone.named_parameters()}
     sizes = _script("pack_gpu_assets").pack("pocket", tmp_path)
-    assert sum(sizes.values()) < 50 * 2 ** 20  # the device tool carries at most 64 MiB
+    assert sum(sizes.values()) < 50 * 2**20  # the device tool carries at most 64 MiB
     weights = next(tmp_path.rglob("model.safetensors"))
     with safe_open(str(weights), framework="pt") as f:
         dtypes = {f.get_tensor(k).dtype for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)

@@ -1,6 +1,7 @@
 """Hub ladders (gpt2, qwen2.5, pythia): the shipped spec files are pinned and use the LoRA/bf16
 defaults; their architectures (GPT-2, Qwen2, GPT-NeoX) run through a custom ladder file as tiny
 random models built from a config and saved as local 'hub' folders."""
+
 import copy
 import re
 
@@ -15,12 +16,22 @@ from w2s_bench.registry import load_ladder
 from w2s_bench.specs import HubSource, SpecError
 from w2s_bench.train import Labeled, fit
 
-HUB_LADDERS = {"gpt2": ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"],
-               "qwen2.5": ["0.5B", "1.5B", "3B", "7B"],
-               "pythia": ["70m", "160m", "410m", "1b", "1.4b", "2.8b"]}
+HUB_LADDERS = {
+    "gpt2": ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"],
+    "qwen2.5": ["0.5B", "1.5B", "3B", "7B"],
+    "pythia": ["70m", "160m", "410m", "1b", "1.4b", "2.8b"],
+}
 
-TEXTS = ("a fine film", "dull and long", "a wonderful, moving story", "bad", "great fun",
-         "the worst thing this year, truly awful in every way", "loved it", "boring") * 2
+TEXTS = (
+    "a fine film",
+    "dull and long",
+    "a wonderful, moving story",
+    "bad",
+    "great fun",
+    "the worst thing this year, truly awful in every way",
+    "loved it",
+    "boring",
+) * 2
 DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 2, dtype=float))
 
 
@@ -56,18 +67,25 @@ def _tiny(kind: str, folder):
         Qwen2Config,
         Qwen2Model,
     )
+
     torch.manual_seed(0)
     tok = copy.deepcopy(load_tokenizer(load_ladder("pocket").rung("L1")))  # any real tokenizer
     tok.pad_token = None  # like GPT-2's and Pythia's: no pad token
     if kind == "qwen2":  # like Qwen2.5's: the pad token is the end-of-text token, a real one
         tok.eos_token = tok.pad_token = "[SEP]"
-    common = {"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64,
-              "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 64}
-    model = {"qwen2": lambda: Qwen2Model(Qwen2Config(num_key_value_heads=2, **common)),
-             "neox": lambda: GPTNeoXModel(GPTNeoXConfig(rotary_pct=0.25, **common)),
-             "gpt2": lambda: GPT2Model(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32,
-                                                  n_layer=2, n_head=4)),
-             }[kind]()
+    common = {
+        "vocab_size": len(tok),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 64,
+    }
+    model = {
+        "qwen2": lambda: Qwen2Model(Qwen2Config(num_key_value_heads=2, **common)),
+        "neox": lambda: GPTNeoXModel(GPTNeoXConfig(rotary_pct=0.25, **common)),
+        "gpt2": lambda: GPT2Model(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=4)),
+    }[kind]()
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return len(tok)
@@ -86,7 +104,8 @@ def custom_ladder(tmp_path_factory):
     """A custom ladder file as a user writes one: hub rungs (here local folders) with LoRA."""
     root = tmp_path_factory.mktemp("hub")
     vocab = {kind: _tiny(kind, root / kind) for kind in PROJECTIONS}
-    rungs = "".join(f'''
+    rungs = "".join(
+        f'''
 [[rungs]]
 name = "tiny-{kind}"
 source = {{ type = "hub", id = "{root / kind}", revision = "main" }}
@@ -97,7 +116,9 @@ max_length = 32
 lr = 1e-3
 batch_size = 4
 epochs = 1
-''' for kind in PROJECTIONS)
+'''
+        for kind in PROJECTIONS
+    )
     path = root / "my-ladder.toml"
     path.write_text('name = "tiny-hub"\ndescription = "tiny GPT-2, Qwen2 and GPT-NeoX"\n' + rungs)
     return load_ladder(str(path)), vocab
@@ -119,8 +140,11 @@ def test_custom_hub_ladder_lora_decoder_fits_and_padding_does_not_shift(custom_l
     # LoRA on every linear projection of the backbone; the head is outside the wrapper
     base = backbone_base(model)
     wrapped = {n for n, m in base.named_modules() if hasattr(m, "lora_A")}
-    plain = {n for n, m in base.named_modules() if isinstance(m, (nn.Linear, Conv1D))
-             and not n.endswith(".base_layer") and ".lora_" not in n}
+    plain = {
+        n
+        for n, m in base.named_modules()
+        if isinstance(m, (nn.Linear, Conv1D)) and not n.endswith(".base_layer") and ".lora_" not in n
+    }
     assert not plain, f"linear layers without LoRA: {sorted(plain)[:3]}"
     assert {".".join(n.split(".")[-2:]) for n in wrapped} == PROJECTIONS[kind]
     assert len(wrapped) == 2 * len(PROJECTIONS[kind])  # 2 layers
@@ -151,11 +175,14 @@ def test_bf16_rung_trains_float32_weights_on_a_bf16_base(custom_ladder):
 def test_unloadable_hub_rung_is_one_clear_error():
     from w2s_bench.assets import AssetError
     from w2s_bench.models import load_pretrained
-    rung = load_ladder("pythia").rung("70m").model_copy(
-        update={"source": HubSource(type="hub", id="w2s-bench-test/no-such-model", revision="0" * 40)})
+
+    rung = (
+        load_ladder("pythia")
+        .rung("70m")
+        .model_copy(update={"source": HubSource(type="hub", id="w2s-bench-test/no-such-model", revision="0" * 40)})
+    )
     with pytest.raises(AssetError, match=r"no-such-model at revision 0{40}.*HF_HUB_OFFLINE=0"):
         load_pretrained(rung)
-
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "qwen2"])
@@ -164,6 +191,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(custom_ladder, kind, mo
     every trainable gradient must be those of the plain model (dropout on: GPT-2's config has
     0.1, so the recomputation must replay the RNG)."""
     from w2s_bench.train import _encode, _logits, soft_ce
+
     ladder, _ = custom_ladder
     rung = ladder.rung(f"tiny-{kind}")
     items = _encode(rung, TEXTS[:6])

@@ -7,6 +7,7 @@ Where a circle appears, move the shared piece upstream into a module both can im
 `w2s_bench.textformat` for the audit and the split builder, `w2s_bench.leaderboard.board` for the
 board's build and plots, `w2s_bench.tasks.limit_splits` for the runner and the scorer, the frozen
 rungs' encoding in `w2s_bench.train` below the feature bank of `w2s_bench.features`)."""
+
 from __future__ import annotations
 
 import ast
@@ -40,11 +41,13 @@ def graph() -> dict[str, set[str]]:
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 # `from w2s_bench import registry` imports the submodule; `from w2s_bench.x import f` x
-                targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods else node.module
-                           for a in node.names]
+                targets = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods else node.module for a in node.names
+                ]
             else:
-                assert not isinstance(node, ast.ImportFrom) or node.level == 0, \
+                assert not isinstance(node, ast.ImportFrom) or node.level == 0, (
                     f"{path}: relative import; the package imports itself by absolute name"
+                )
                 continue
             edges[name] |= {t for t in targets if t in mods and t != name}
     return edges
@@ -89,8 +92,12 @@ def test_the_walker_sees_lazy_imports_and_finds_a_circle():
 
 def test_no_import_circles():
     found = circles(graph())
-    assert not found, "import circles (each a set of modules that import one another): " + "; ".join(
-        " <-> ".join(c) for c in found) + ". " + __doc__.split("\n\n")[1]
+    assert not found, (
+        "import circles (each a set of modules that import one another): "
+        + "; ".join(" <-> ".join(c) for c in found)
+        + ". "
+        + __doc__.split("\n\n")[1]
+    )
 
 
 def test_the_three_old_circles_stay_broken():

@@ -9,6 +9,7 @@ the package (in process), and in a non-editable install (pip into a fresh venv, 
 No board number from a hook-only run: `leaderboard add` and `check_entry` refuse a result whose
 environment.isolation is the audit hook's, with how to re-run it; committed entries (None or
 bubblewrap) still pass."""
+
 import json
 import os
 import re
@@ -51,7 +52,7 @@ class Reader(Method):
 
 # run in a fresh interpreter (the non-editable install) or in this one: the reader, sealed with the
 # gold paths a cell of rotten_tomatoes hides, tries to read the working directory's entry
-PROBE = '''
+PROBE = """
 import json, os, sys
 from pathlib import Path
 from w2s_bench.isolate import IsolatedFailure, run_sealed
@@ -76,7 +77,7 @@ if __name__ == "__main__":
     import w2s_bench
     print("PACKAGE " + w2s_bench.__file__)
     print("PROBE " + json.dumps(probe(sys.argv[1], sys.argv[2].split(","))))
-'''
+"""
 
 
 @pytest.fixture
@@ -100,19 +101,23 @@ def test_gold_paths_hide_the_working_directorys_board(workdir):
     import w2s_bench.leaderboard
     from w2s_bench.stages import Cache, gold_paths
     from w2s_bench.tasks import LOCK_FILE, SPEC_DIRS, load_task
+
     hidden = [Path(p).resolve() for p in gold_paths(Cache(workdir / "cache"), load_task("rotten_tomatoes"))]
     assert (workdir / "leaderboard").resolve() in hidden  # where `leaderboard verify` reads entries
     assert Path(w2s_bench.leaderboard.__file__).parent.resolve() in hidden  # the package's, as before
     for folder in (*SPEC_DIRS, LOCK_FILE.parent):  # where the task loader reads specs and data
         assert folder.resolve() in hidden
-    assert E.board_roots()[:2] == [Path(w2s_bench.leaderboard.__file__).parent.resolve(),
-                                   (workdir / "leaderboard").resolve()]
+    assert E.board_roots()[:2] == [
+        Path(w2s_bench.leaderboard.__file__).parent.resolve(),
+        (workdir / "leaderboard").resolve(),
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_method_cannot_read_an_entry_of_the_working_directory(workdir, tmp_path, monkeypatch, mode):
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))
     from probe import probe
+
     entry_file = workdir / "leaderboard" / ENTRY / "result.json"
     _refused(probe(entry_file, [mode])[mode], entry_file)
 
@@ -130,16 +135,35 @@ def test_a_method_cannot_read_the_board_in_a_non_editable_install(workdir, tmp_p
         shutil.copy(REPO / f, src / f)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(site), str(src)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        check=True,
+    )
     ours = [p for p in sys.path if p.endswith("site-packages") and os.path.isdir(p)]
     (site / "w2s_test_deps.pth").write_text("\n".join(ours) + "\n")  # torch & co., not w2s_bench
     modes = [isolate.AUDIT_HOOK] + ([isolate.BUBBLEWRAP] if isolate._bwrap_runs() is None else [])
     entry_file = workdir / "leaderboard" / ENTRY / "result.json"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "W2S_BENCH_ISOLATION")}
-    p = subprocess.run([str(venv / "bin" / "python"), str(tmp_path / "mods" / "probe.py"), str(entry_file),
-                        ",".join(modes)], cwd=workdir, capture_output=True, text=True,
-                       env={**env, "PYTHONPATH": str(tmp_path / "mods")}, timeout=600)
+    p = subprocess.run(
+        [str(venv / "bin" / "python"), str(tmp_path / "mods" / "probe.py"), str(entry_file), ",".join(modes)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(tmp_path / "mods")},
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     lines = dict(line.split(" ", 1) for line in p.stdout.splitlines() if line.startswith(("PACKAGE ", "PROBE ")))
     assert lines["PACKAGE"].startswith(str(site))  # the installed copy, not the repository
@@ -149,6 +173,7 @@ def test_a_method_cannot_read_the_board_in_a_non_editable_install(workdir, tmp_p
 
 
 # ---- no board number from a hook-only run ---------------------------------------------------
+
 
 @pytest.fixture
 def tampered(tmp_path):
@@ -162,11 +187,13 @@ def tampered(tmp_path):
     return folder
 
 
-HOW = ("environment.isolation is 'audit-hook', not 'bubblewrap': the method's processes (some or "
-       "all) were sealed by the audit hook alone, which native code can get around, so no board "
-       "number rests on this run. Install bubblewrap (Debian: `apt-get install bubblewrap`) and re-run "
-       "`W2S_BENCH_ISOLATION=bubblewrap w2s-bench evaluate --method naive --suite pocket.v3 "
-       "--ladder pocket_frozen --seeds 0,1,2,3,4`")
+HOW = (
+    "environment.isolation is 'audit-hook', not 'bubblewrap': the method's processes (some or "
+    "all) were sealed by the audit hook alone, which native code can get around, so no board "
+    "number rests on this run. Install bubblewrap (Debian: `apt-get install bubblewrap`) and re-run "
+    "`W2S_BENCH_ISOLATION=bubblewrap w2s-bench evaluate --method naive --suite pocket.v3 "
+    "--ladder pocket_frozen --seeds 0,1,2,3,4`"
+)
 
 
 def test_check_entry_refuses_a_hook_only_run(tampered):
@@ -179,13 +206,16 @@ def test_check_entry_refuses_a_hook_only_run(tampered):
 
 def test_add_refuses_a_hook_only_run(tampered, tmp_path, capsys):
     from w2s_bench.cli import main
+
     board = tmp_path / "board"
     board.mkdir()
     with pytest.raises(E.LeaderboardError, match="^" + re.escape(f"{tampered / 'result.json'}: {HOW}")):
         E.add(tampered, board)
     assert main(["leaderboard", "add", str(tampered), "--root", str(board)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"w2s-bench: error: {tampered / 'result.json'}: {HOW}") and "apt-get install bubblewrap" in err
+    assert (
+        err.startswith(f"w2s-bench: error: {tampered / 'result.json'}: {HOW}") and "apt-get install bubblewrap" in err
+    )
     assert not (board / "entries").exists()
 
 

@@ -1,6 +1,7 @@
 """One sealing for all method processes: describe, train and predict get the same whitelisted
 environment, no import path naming the checkout, and the same gold paths hidden (describe
 included: importing a method's module may not read task data either)."""
+
 import importlib
 import json
 import types
@@ -17,17 +18,37 @@ BWRAP = pytest.mark.skipif(isolate._bwrap_runs() is not None, reason=str(isolate
 CHECKOUT = Path(w2s_bench.__file__).resolve().parent.parent
 TASKS = Path(w2s_bench.tasks.__file__).parent
 # what a method's process may see of the environment, and nothing else
-WHITELIST = {"PATH", "HOME", "TMPDIR", "W2S_BENCH_HOME", "W2S_BENCH_SEALED", "PYTHONDONTWRITEBYTECODE",
-             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
-             "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
-             "LD_LIBRARY_PATH", "LANG", "LC_ALL", "LC_CTYPE", "W2S_BENCH_DEVICE",
-             "W2S_BENCH_GRADIENT_CHECKPOINTING"}
+WHITELIST = {
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "W2S_BENCH_HOME",
+    "W2S_BENCH_SEALED",
+    "PYTHONDONTWRITEBYTECODE",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "TOKENIZERS_PARALLELISM",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_HUB_CACHE",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "LD_LIBRARY_PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "W2S_BENCH_DEVICE",
+    "W2S_BENCH_GRADIENT_CHECKPOINTING",
+}
 # set inside the child, not passed: by torch and Intel OpenMP at import (the harness preloads
 # them), and PWD by bubblewrap's --chdir (the job folder)
 SET_INSIDE = {"KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK", "TORCHINDUCTOR_CACHE_DIR", "PWD"}
 
-ENV_METHOD = '''
+ENV_METHOD = """
 import json, os
 from pathlib import Path
 
@@ -58,7 +79,7 @@ class EnvMethod(Method):
     def train_student(self, weak_labels):
         Path(self.config.out, "train_env.json").write_text(json.dumps(dict(os.environ)))
         return Saved()
-'''
+"""
 
 
 @pytest.fixture
@@ -83,8 +104,13 @@ def _check_env(env: dict) -> None:
 @pytest.mark.parametrize("mode", [isolate.AUDIT_HOOK, pytest.param(isolate.BUBBLEWRAP, marks=BWRAP)])
 def test_describe_and_train_see_only_whitelisted_environment(where, monkeypatch, mode):
     monkeypatch.setenv("W2S_BENCH_ISOLATION", mode)
-    for key, value in {"GITHUB_TOKEN": "ghp_secret", "CI": "true", "HF_TOKEN": "hf_secret",
-                       "PYTHONPATH": str(CHECKOUT), "OMP_NUM_THREADS": "1"}.items():
+    for key, value in {
+        "GITHUB_TOKEN": "ghp_secret",
+        "CI": "true",
+        "HF_TOKEN": "hf_secret",
+        "PYTHONPATH": str(CHECKOUT),
+        "OMP_NUM_THREADS": "1",
+    }.items():
         monkeypatch.setenv(key, value)
     _module(where, "env_method", ENV_METHOD)
     out = where / "out"
@@ -95,8 +121,18 @@ def test_describe_and_train_see_only_whitelisted_environment(where, monkeypatch,
     assert described["OMP_NUM_THREADS"] == "1" and described["HOME"].endswith("/home")
     folder = where / "stage"
     folder.mkdir()
-    isolate.run_sealed({"kind": "train", "path": ref.path, "config": ref.config, "ctx": None,
-                        "weak_labels": None, "folder": str(folder)}, hidden=[], writable=[folder, out])
+    isolate.run_sealed(
+        {
+            "kind": "train",
+            "path": ref.path,
+            "config": ref.config,
+            "ctx": None,
+            "weak_labels": None,
+            "folder": str(folder),
+        },
+        hidden=[],
+        writable=[folder, out],
+    )
     trained = json.loads((out / "train_env.json").read_text())
     _check_env(trained)
     assert set(trained) == set(described)  # one sealing for every kind of job
@@ -108,11 +144,14 @@ def test_a_describe_time_read_of_task_data_is_refused(where, monkeypatch):
     monkeypatch.setenv("W2S_BENCH_ISOLATION", isolate.AUDIT_HOOK)
     data = TASKS / "rotten_tomatoes.toml"
     assert data.read_text()  # readable here: the refusal below is the seal's
-    _module(where, "peek_task", f"DATA = open({str(data)!r}).read()\n"
-                                f"from w2s_bench.methods.naive import Naive as Peek\n")
-    with pytest.raises(SpecError, match=r"method\(s\) peek: importing the method to read its config "
-                                        r"was refused in the sealed process: it tried to read "
-                                        + str(data)):
+    _module(
+        where, "peek_task", f"DATA = open({str(data)!r}).read()\nfrom w2s_bench.methods.naive import Naive as Peek\n"
+    )
+    with pytest.raises(
+        SpecError,
+        match=r"method\(s\) peek: importing the method to read its config "
+        r"was refused in the sealed process: it tried to read " + str(data),
+    ):
         registry.method_ref("peek", path="peek_task:Peek")
 
 
@@ -120,8 +159,11 @@ def test_describe_hides_the_gold_paths_its_caller_names(where, monkeypatch, tmp_
     monkeypatch.setenv("W2S_BENCH_ISOLATION", isolate.AUDIT_HOOK)
     gold = tmp_path_factory.mktemp("gold")  # not in a folder on the import path (that is dropped)
     (gold / "labels.json").write_text("[1, 0, 1]")
-    _module(where, "peek_gold", f"DATA = open({str(gold / 'labels.json')!r}).read()\n"
-                                f"from w2s_bench.methods.naive import Naive as Peek\n")
+    _module(
+        where,
+        "peek_gold",
+        f"DATA = open({str(gold / 'labels.json')!r}).read()\nfrom w2s_bench.methods.naive import Naive as Peek\n",
+    )
     assert registry.method_ref("peek", path="peek_gold:Peek").config == {}  # not hidden: read
     registry._described.clear()
     with pytest.raises(SpecError, match="it tried to read " + str(gold / "labels.json")):
@@ -129,16 +171,19 @@ def test_describe_hides_the_gold_paths_its_caller_names(where, monkeypatch, tmp_
 
 
 @BWRAP
-def test_describe_sees_no_task_folder_even_with_the_checkout_on_the_import_path(
-        where, monkeypatch, tmp_path_factory):
+def test_describe_sees_no_task_folder_even_with_the_checkout_on_the_import_path(where, monkeypatch, tmp_path_factory):
     monkeypatch.setenv("W2S_BENCH_ISOLATION", isolate.BUBBLEWRAP)
     monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))  # the checkout is not the cwd
     monkeypatch.syspath_prepend(str(CHECKOUT))
-    _module(where, "look_tasks", "import os, sys\n"
-                                 f"SEEN = [os.path.exists({str(TASKS)!r}), {str(CHECKOUT)!r} in sys.path]\n"
-                                 "from w2s_bench.api import Method\n\n\nclass Look(Method):\n"
-                                 "    name = 'look'\n\n    class Config(Method.Config):\n"
-                                 "        seen: list = SEEN\n")
+    _module(
+        where,
+        "look_tasks",
+        "import os, sys\n"
+        f"SEEN = [os.path.exists({str(TASKS)!r}), {str(CHECKOUT)!r} in sys.path]\n"
+        "from w2s_bench.api import Method\n\n\nclass Look(Method):\n"
+        "    name = 'look'\n\n    class Config(Method.Config):\n"
+        "        seen: list = SEEN\n",
+    )
     assert registry.method_ref("look", path="look_tasks:Look").config["seen"] == [False, False]
 
 
@@ -146,6 +191,7 @@ def test_evaluate_passes_the_tasks_gold_paths_to_describe(monkeypatch, tmp_path)
     from w2s_bench import run
     from w2s_bench.stages import Cache, gold_paths
     from w2s_bench.tasks import load_task
+
     seen = {}
 
     class Stop(Exception):
@@ -154,14 +200,14 @@ def test_evaluate_passes_the_tasks_gold_paths_to_describe(monkeypatch, tmp_path)
     def method_ref(name, path=None, config=None, hidden=()):
         seen["hidden"] = [Path(h) for h in hidden]
         raise Stop
+
     monkeypatch.setattr(registry, "method_ref", method_ref)
     with pytest.raises(Stop):
-        run.evaluate(method="naive", suite="pocket.v3", tasks=["rotten_tomatoes"], cache_dir=tmp_path,
-                     quiet=True)
+        run.evaluate(method="naive", suite="pocket.v3", tasks=["rotten_tomatoes"], cache_dir=tmp_path, quiet=True)
     assert set(gold_paths(Cache(tmp_path), load_task("rotten_tomatoes"))) <= set(seen["hidden"])
 
 
-NAMES_METHOD = '''
+NAMES_METHOD = """
 import json, os
 from pathlib import Path
 
@@ -190,7 +236,7 @@ class Names(Method):
 
     def train_student(self, weak_labels):
         return Saved()
-'''
+"""
 
 
 @BWRAP
@@ -201,18 +247,31 @@ def test_a_method_sees_the_same_folder_names_wherever_the_cache_lies(where, monk
     _module(where, "names_method", NAMES_METHOD)
     ref = registry.method_ref("names", path="names_method:Names")
     seen = []
-    for root in (tmp_path_factory.mktemp("home") / ".cache" / "w2s-bench" / "cache",
-                 tmp_path_factory.mktemp("w2s-reproduce-")):
+    for root in (
+        tmp_path_factory.mktemp("home") / ".cache" / "w2s-bench" / "cache",
+        tmp_path_factory.mktemp("w2s-reproduce-"),
+    ):
         folder = root / "student" / "0123abcd"
         folder.mkdir(parents=True)
         job = {"path": ref.path, "config": ref.config, "ctx": types.SimpleNamespace(strong=None)}
-        isolate.run_sealed({**job, "kind": "train", "weak_labels": None, "folder": str(folder)},
-                           hidden=[root], writable=[folder])
+        isolate.run_sealed(
+            {**job, "kind": "train", "weak_labels": None, "folder": str(folder)}, hidden=[root], writable=[folder]
+        )
         train = json.loads((folder / "train.json").read_text())
         with pytest.raises(isolate.IsolatedFailure, match="NAMES") as e:
-            isolate.run_sealed({**job, "kind": "predict", "folder": str(folder), "generative": False,
-                                "predict": {"test": ["a"]}, "features": None, "desc": ""},
-                               hidden=[root], visible=[folder])
+            isolate.run_sealed(
+                {
+                    **job,
+                    "kind": "predict",
+                    "folder": str(folder),
+                    "generative": False,
+                    "predict": {"test": ["a"]},
+                    "features": None,
+                    "desc": "",
+                },
+                hidden=[root],
+                visible=[folder],
+            )
         predict = json.loads(str(e.value.error).partition("NAMES ")[2])
         seen.append((train, predict))
         for names in (train, predict):

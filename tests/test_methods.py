@@ -1,5 +1,6 @@
 """Every method of the zoo on a hand-computed case: exact loss values, exact targets, and the
 order of training calls for the multi-step methods (with a recording context)."""
+
 import math
 
 import numpy as np
@@ -41,14 +42,20 @@ def test_product_target_and_loss_exact():
 
 
 def test_kl_reverse_and_forward_exact():
-    rev = (0.5 * math.log(0.5 / 0.8) + 0.5 * math.log(0.5 / 0.2)
-           + 0.25 * math.log(0.25 / 0.4) + 0.75 * math.log(0.75 / 0.6)) / 2
-    fwd = (0.8 * math.log(0.8 / 0.5) + 0.2 * math.log(0.2 / 0.5)
-           + 0.4 * math.log(0.4 / 0.25) + 0.6 * math.log(0.6 / 0.75)) / 2
+    rev = (
+        0.5 * math.log(0.5 / 0.8)
+        + 0.5 * math.log(0.5 / 0.2)
+        + 0.25 * math.log(0.25 / 0.4)
+        + 0.75 * math.log(0.75 / 0.6)
+    ) / 2
+    fwd = (
+        0.8 * math.log(0.8 / 0.5) + 0.2 * math.log(0.2 / 0.5) + 0.4 * math.log(0.4 / 0.25) + 0.6 * math.log(0.6 / 0.75)
+    ) / 2
     assert kl_loss(LOGITS, WEAK, "reverse").item() == pytest.approx(rev, abs=1e-6)
     assert kl_loss(LOGITS, WEAK, "forward").item() == pytest.approx(fwd, abs=1e-6)
-    assert kl_loss(torch.tensor([[0.0, math.log(0.25)]]), torch.tensor([0.2]), "reverse").item() \
-        == pytest.approx(0.0, abs=1e-6)  # student = weak: zero
+    assert kl_loss(torch.tensor([[0.0, math.log(0.25)]]), torch.tensor([0.2]), "reverse").item() == pytest.approx(
+        0.0, abs=1e-6
+    )  # student = weak: zero
 
 
 def test_entropy_exact_and_has_a_gradient():
@@ -79,8 +86,7 @@ def test_probe_knn_exact_and_filter_drops_most_disagreeing():
     p = probe_predict(feats, np.array([0.0, 1.0, 1.0, 1.0]), "knn", 1e-3, 2)
     assert p.tolist() == [0.5, 0.5, 1.0, 1.0]  # mean of self and nearest neighbour
     # disagreement [0, 0.8, 0, 0.1]: drop 25 % = the one at index 1
-    assert keep_agreeing(np.array([0.1, 0.9, 0.5, 0.5]), np.array([0.1, 0.1, 0.5, 0.4]), 0.25).tolist() \
-        == [0, 2, 3]
+    assert keep_agreeing(np.array([0.1, 0.9, 0.5, 0.5]), np.array([0.1, 0.1, 0.5, 0.4]), 0.25).tolist() == [0, 2, 3]
 
 
 def test_probe_logreg_on_soft_labels():
@@ -100,6 +106,7 @@ class Recorder:
 
     def __init__(self, intermediate=("L2", "L3")):
         from w2s_bench.registry import load_ladder
+
         ladder = load_ladder("pocket")
         self.strong = ladder.rung("L6")
         self.intermediate = tuple(ladder.rung(n) for n in intermediate)
@@ -109,13 +116,15 @@ class Recorder:
 
     def train(self, train, val, loss=None, rung=None, desc="", init=None):
         name = (rung or self.strong).name
-        self.calls.append(("train", name, tuple(np.round(train.targets, 3)),
-                           tuple(np.round(val.targets, 3)), len(train.texts), init))
+        self.calls.append(
+            ("train", name, tuple(np.round(train.targets, 3)), tuple(np.round(val.targets, 3)), len(train.texts), init)
+        )
         value = {"L2": 0.2, "L3": 0.3, "L6": 0.6}[name] + 0.01 * len(self.calls)
 
         class Fixed:
             def predict(self, texts):
                 return np.full(len(texts), value)
+
         return Fixed()
 
     def lm_finetune(self, texts, epochs=1, lr=None):
@@ -126,8 +135,9 @@ class Recorder:
         return np.array([[float(i)] for i in range(len(texts))])
 
 
-LABELS = WeakLabels(train=Labeled(("a", "b", "c", "d"), np.array([0.9, 0.1, 0.8, 0.4])),
-                    val=Labeled(("v",), np.array([0.7])))
+LABELS = WeakLabels(
+    train=Labeled(("a", "b", "c", "d"), np.array([0.9, 0.1, 0.8, 0.4])), val=Labeled(("v",), np.array([0.7]))
+)
 
 
 def test_bootstrap_trains_each_rung_on_the_previous_labels():
@@ -168,9 +178,21 @@ def test_probe_methods_train_on_probe_labels_or_the_kept_examples():
 
 
 def test_every_method_is_registered_with_a_frozen_config():
-    assert sorted(METHODS) == sorted(["naive", "aux_conf", "bootstrap", "generative", "product",
-                                      "kl", "entropy", "window", "s2s", "probe_relabel",
-                                      "probe_filter"])
+    assert sorted(METHODS) == sorted(
+        [
+            "naive",
+            "aux_conf",
+            "bootstrap",
+            "generative",
+            "product",
+            "kl",
+            "entropy",
+            "window",
+            "s2s",
+            "probe_relabel",
+            "probe_filter",
+        ]
+    )
     for name in METHODS:
         cls = get_method(name)
         assert cls.name == name
@@ -182,6 +204,7 @@ def test_every_method_is_registered_with_a_frozen_config():
 def pairwise_cell(tmp_path_factory):
     from w2s_bench.stages import Cache
     from w2s_bench.tasks import limit_splits, load_splits, load_task
+
     task = load_task("piqa_pref")
     return Cache(tmp_path_factory.mktemp("pairwise")), task, limit_splits(load_splits(task), 8)
 
@@ -191,11 +214,13 @@ def test_every_method_runs_on_a_pairwise_task(pairwise_cell, name):
     """Losses act on the preference probability σ(r_a - r_b): every method runs on pairs."""
     from w2s_bench.registry import load_ladder
     from w2s_bench.stages import run_cell
+
     cache, task, splits = pairwise_cell
     ladder = load_ladder("pocket")
     one = ladder.rung("L1").model_copy(update={"epochs": 1, "batch_size": 8})
     rungs = [one, one.model_copy(update={"name": "L1b"}), one.model_copy(update={"name": "L1c"})]
     ladder = ladder.model_copy(update={"rungs": rungs})  # 1-layer rungs: bootstrap has a middle one
     from w2s_bench.registry import method_refs
+
     p = run_cell(cache, task, splits, ladder, rungs[0], rungs[2], 0, method_refs(sorted(METHODS))[name])
     assert p.student.shape == (8,) and np.all((p.student >= 0) & (p.student <= 1))

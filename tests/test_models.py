@@ -1,5 +1,6 @@
 """Rungs: any HF model (here a tiny GPT-2 built from a config, saved as a local 'hub' folder),
 decoder last-token pooling that padding cannot shift, LoRA through peft, save/load round trips."""
+
 import copy
 
 import numpy as np
@@ -11,23 +12,38 @@ from w2s_bench.registry import load_ladder
 from w2s_bench.specs import HubSource, LoraSpec, RungSpec
 from w2s_bench.train import Labeled, TrainedClassifier, fit
 
-TEXTS = ("a fine film", "dull and long", "a wonderful, moving story", "bad", "great fun",
-         "the worst thing this year, truly awful in every way", "loved it", "boring") * 2
+TEXTS = (
+    "a fine film",
+    "dull and long",
+    "a wonderful, moving story",
+    "bad",
+    "great fun",
+    "the worst thing this year, truly awful in every way",
+    "loved it",
+    "boring",
+) * 2
 DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 2, dtype=float))
 
 
 @pytest.fixture(scope="module")
 def tiny_gpt2(tmp_path_factory):
     from transformers import GPT2Config, GPT2Model
+
     folder = tmp_path_factory.mktemp("tiny-gpt2")
     torch.manual_seed(0)
     tok = copy.deepcopy(load_tokenizer(load_ladder("pocket").rung("L1")))  # any real tokenizer
     tok.pad_token = None  # like GPT-2's: no pad token
-    GPT2Model(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2)
-              ).save_pretrained(folder)
+    GPT2Model(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2)).save_pretrained(folder)
     tok.save_pretrained(folder)
-    return RungSpec(name="tiny-gpt2", source=HubSource(type="hub", id=str(folder), revision="main"),
-                    pooling="last", max_length=32, lr=1e-3, batch_size=4, epochs=1)
+    return RungSpec(
+        name="tiny-gpt2",
+        source=HubSource(type="hub", id=str(folder), revision="main"),
+        pooling="last",
+        max_length=32,
+        lr=1e-3,
+        batch_size=4,
+        epochs=1,
+    )
 
 
 def test_any_hf_model_as_rung_and_padding_does_not_shift_last_token(tiny_gpt2):
@@ -62,6 +78,7 @@ def test_training_is_deterministic_for_a_seed():
 
 def _base_weights(rung):
     from w2s_bench.models import base_parameters, build_classifier
+
     return {n: p.detach().clone() for n, p in base_parameters(build_classifier(rung, 0)).items()}
 
 
@@ -70,11 +87,11 @@ def test_lm_finetune_then_fit_from_it_round_trips(tmp_path, tiny_gpt2, kind):
     """Generative fine-tuning: LM loss on unlabeled text changes the backbone; a classifier
     trained from it saves what it needs (LoRA leaves the adapted base frozen: init.safetensors)."""
     from w2s_bench.lm import lm_finetune
+
     if kind == "decoder_causal":
         rung = tiny_gpt2
     else:
-        rung = load_ladder("pocket").rung("L1").model_copy(update={"lora": LoraSpec(r=4, alpha=8),
-                                                                  "epochs": 1})
+        rung = load_ladder("pocket").rung("L1").model_copy(update={"lora": LoraSpec(r=4, alpha=8), "epochs": 1})
     init = lm_finetune(rung, TEXTS, seed=0)
     before = _base_weights(rung)
     assert init and set(init) <= set(before)
@@ -91,6 +108,7 @@ def test_lm_finetune_then_fit_from_it_round_trips(tmp_path, tiny_gpt2, kind):
 def test_pairs_score_each_text_and_compare_rewards():
     """A pair (a, b) gets logits [0, r(a) - r(b)], r = z1 - z0 of the 2-way head on each text."""
     from w2s_bench.train import _encode, _logits
+
     rung = load_ladder("pocket").rung("L1")
     model = fit(rung.model_copy(update={"epochs": 1}), DATA, DATA, seed=0).model.eval()
     pad = load_tokenizer(rung).pad_token_id

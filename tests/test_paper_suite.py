@@ -3,6 +3,7 @@ pins its source; the whole loading path runs on local folders laid out like the 
 (parquet per config/split, README `configs:` where the repo has one, the `refs/convert/parquet`
 layout with `data_dir`), in the datasets' real column schemas; `validate --record` writes the lock,
 `load_splits` and `leaderboard verify` enforce it."""
+
 import json
 from collections import Counter
 from pathlib import Path
@@ -64,23 +65,32 @@ def hub(tmp_path_factory):
     """google/boolq, allenai/openbookqa, facebook/anli, fancyzhx/amazon_polarity and the
     hendrycks/ethics parquet export, small, in their layouts and column schemas."""
     root = tmp_path_factory.mktemp("hub")
-    boolq = [{"question": f"is claim {i} true", "answer": bool(i % 3), "passage": f"passage {i // 2} text"}
-             for i in range(120)]
+    boolq = [
+        {"question": f"is claim {i} true", "answer": bool(i % 3), "passage": f"passage {i // 2} text"}
+        for i in range(120)
+    ]
     _write(root / "boolq/data/train-00000-of-00001.parquet", boolq)  # data/<split>-*: no README
     _write(root / "boolq/data/validation-00000-of-00001.parquet", boolq[:10])
 
-    obqa = [{"id": f"q{i}", "question_stem": f"Which thing number {i} is right?",
-             "choices": {"text": [f"answer {i}-{k}" for k in range(4)], "label": list("ABCD")},
-             "answerKey": "ABCD"[i % 4]} for i in range(80)]
+    obqa = [
+        {
+            "id": f"q{i}",
+            "question_stem": f"Which thing number {i} is right?",
+            "choices": {"text": [f"answer {i}-{k}" for k in range(4)], "label": list("ABCD")},
+            "answerKey": "ABCD"[i % 4],
+        }
+        for i in range(80)
+    ]
     _write(root / "openbookqa/main/train-00000-of-00001.parquet", obqa)
     _write(root / "openbookqa/main/test-00000-of-00001.parquet", obqa[:5])
     _readme(root / "openbookqa", "main", ["train", "test"])
 
-    anli = [{"uid": f"u{i}", "premise": f"premise {i // 3}", "hypothesis": f"hypothesis {i}",
-             "label": i % 3, "reason": ""} for i in range(180)]
+    anli = [
+        {"uid": f"u{i}", "premise": f"premise {i // 3}", "hypothesis": f"hypothesis {i}", "label": i % 3, "reason": ""}
+        for i in range(180)
+    ]
     for split in ("train_r1", "train_r2", "dev_r2"):
-        _write(root / f"anli/plain_text/{split}-00000-of-00001.parquet",
-               anli if split == "train_r2" else anli[:6])
+        _write(root / f"anli/plain_text/{split}-00000-of-00001.parquet", anli if split == "train_r2" else anli[:6])
     _readme(root / "anli", "plain_text", ["train_r1", "train_r2", "dev_r2"])
 
     amazon = [{"label": i % 2, "title": f"title {i}", "content": f"review text {i}"} for i in range(120)]
@@ -90,8 +100,10 @@ def hub(tmp_path_factory):
 
     for config in ("deontology", "justice"):  # refs/convert/parquet: <config>/<split>/0000.parquet
         for split in ("train", "test"):
-            rows = [{"label": i % 2, "scenario": f"{config} scenario {i // 2}", "excuse": f"excuse {i}"}
-                    for i in range(100 if split == "train" else 4)]
+            rows = [
+                {"label": i % 2, "scenario": f"{config} scenario {i // 2}", "excuse": f"excuse {i}"}
+                for i in range(100 if split == "train" else 4)
+            ]
             _write(root / f"ethics/{config}/{split}/0000.parquet", rows)
     return root
 
@@ -99,6 +111,7 @@ def hub(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _datasets_cache(tmp_path, monkeypatch):
     import datasets
+
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_datasets")
 
 
@@ -175,6 +188,7 @@ def test_parquet_export_layout_reads_one_config(hub):
 
 # ---- the lock file --------------------------------------------------------------------------
 
+
 def _fake_resolve(source):
     return source.revision if is_commit(source.revision) else SHA
 
@@ -236,25 +250,28 @@ def test_unpinned_revision_is_read_at_the_recorded_commit(hub, tmp_path):
 def test_leaderboard_refuses_split_hashes_the_lock_disagrees_with(hub, tmp_path):
     lock_path = tmp_path / "lock.json"
     spec = local("paper_boolq", hub / "boolq")
-    assert split_hash_problems("paper_boolq", spec, {"test": "a" * 64}, lock={}) == [(
-        "task paper_boolq: no frozen split hashes to check the entry's against (neither in the spec "
-        "nor in tasks/splits.lock.json); run `HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 w2s-bench "
-        "validate --record` on a host with the hub, commit tasks/splits.lock.json, then re-run the "
-        "entry on the frozen splits")]
+    assert split_hash_problems("paper_boolq", spec, {"test": "a" * 64}, lock={}) == [
+        (
+            "task paper_boolq: no frozen split hashes to check the entry's against (neither in the spec "
+            "nor in tasks/splits.lock.json); run `HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0 w2s-bench "
+            "validate --record` on a host with the hub, commit tasks/splits.lock.json, then re-run the "
+            "entry on the frozen splits"
+        )
+    ]
     record(spec, lock_path, resolve=_fake_resolve)
     lock = read_lock(lock_path)
     seen = dict(lock["paper_boolq"]["split_sha256"])
     assert split_hash_problems("paper_boolq", spec, seen, lock=lock) == []
     problems = split_hash_problems("paper_boolq", spec, {**seen, "test": "f" * 64}, lock=lock)
     assert len(problems) == 1
-    assert problems[0].startswith("task paper_boolq: split 'test' sha256 ffffffffffff… differs from the "
-                                  "lock's (tasks/splits.lock.json)")
+    assert problems[0].startswith(
+        "task paper_boolq: split 'test' sha256 ffffffffffff… differs from the lock's (tasks/splits.lock.json)"
+    )
     assert problems[0].endswith("re-run on the frozen splits")
 
 
 def test_validate_record_cli(hub, tmp_path, monkeypatch, capsys):
-    specs = {"paper_boolq": local("paper_boolq", hub / "boolq"),
-             "paper_anli_r2": local("paper_anli_r2", hub / "anli")}
+    specs = {"paper_boolq": local("paper_boolq", hub / "boolq"), "paper_anli_r2": local("paper_anli_r2", hub / "anli")}
     lock_path = tmp_path / "splits.lock.json"
     monkeypatch.setattr(T, "LOCK_FILE", lock_path)
     monkeypatch.setattr(T, "task_names", lambda: sorted(specs))
@@ -278,15 +295,37 @@ def test_validate_record_cli(hub, tmp_path, monkeypatch, capsys):
 
 def test_extractors_on_their_schemas():
     """The paper-only candidate extractors on rows in each dataset's column schema."""
-    dream = {"id": 0, "dialogue_id": "d1", "dialogue": ["M: Hi.", "W: Hello."],
-             "question": "Who speaks first?", "choice": ["The man.", "The woman.", "Nobody."],
-             "answer": "The man."}
-    quail = {"id": "q", "context_id": "c1", "context": "A text.", "question": "What?",
-             "answers": ["one", "two", "three", "four"], "correct_answer_id": 2}
-    cosmos = {"id": "x", "context": "Ctx.", "question": "Why?", "answer0": "a0", "answer1": "a1",
-              "answer2": "a2", "answer3": "a3", "label": 3}
-    for name, row, right in (("paper_dream", dream, "The man."), ("paper_quail", quail, "three"),
-                             ("paper_cosmos_qa", cosmos, "a3")):
+    dream = {
+        "id": 0,
+        "dialogue_id": "d1",
+        "dialogue": ["M: Hi.", "W: Hello."],
+        "question": "Who speaks first?",
+        "choice": ["The man.", "The woman.", "Nobody."],
+        "answer": "The man.",
+    }
+    quail = {
+        "id": "q",
+        "context_id": "c1",
+        "context": "A text.",
+        "question": "What?",
+        "answers": ["one", "two", "three", "four"],
+        "correct_answer_id": 2,
+    }
+    cosmos = {
+        "id": "x",
+        "context": "Ctx.",
+        "question": "Why?",
+        "answer0": "a0",
+        "answer1": "a1",
+        "answer2": "a2",
+        "answer3": "a3",
+        "label": 3,
+    }
+    for name, row, right in (
+        ("paper_dream", dream, "The man."),
+        ("paper_quail", quail, "three"),
+        ("paper_cosmos_qa", cosmos, "a3"),
+    ):
         pos, neg = build_examples(load_task(name), [row])
         assert (pos["label"], neg["label"]) == (1, 0)
         assert pos["text"].endswith(f"A: {right}") and not neg["text"].endswith(f"A: {right}")

@@ -1,5 +1,6 @@
 """End to end on the real assets with --limit and the smallest rungs: the cache is reused by a
 second method, and an interrupted run (Ctrl-C or kill -9) continues to the same numbers."""
+
 import json
 import os
 import re
@@ -44,16 +45,17 @@ def test_results_directory(first_run):
     preds = _preds(out)
     assert len(preds) == 40 * len(TASKS)
     assert preds[["weak", "ceiling", "student"]].apply(lambda c: c.between(0, 1).all()).all()
-    assert res["computed"] == {**{s: len(TASKS) for s in
-                                  ("weak", "weak_labels", "ceiling", "ceiling_pred", "student",
-                                   "student_pred")},
-                               "features": 2 * len(TASKS)}  # pretrained, ceiling (the student's:
+    assert res["computed"] == {
+        **{s: len(TASKS) for s in ("weak", "weak_labels", "ceiling", "ceiling_pred", "student", "student_pred")},
+        "features": 2 * len(TASKS),
+    }  # pretrained, ceiling (the student's:
     # computed with its predictions, in the sealed process, and cached in student_pred)
     for c in result.cells:
         d = c.diagnostics
         assert 0 <= d.student_weak_agreement.overall <= 1
-        assert all(0 <= v <= 1 for v in (d.probe_accuracy.pretrained, d.probe_accuracy.student,
-                                          d.probe_accuracy.ceiling))
+        assert all(
+            0 <= v <= 1 for v in (d.probe_accuracy.pretrained, d.probe_accuracy.student, d.probe_accuracy.ceiling)
+        )
 
 
 def test_second_method_trains_only_students(first_run):
@@ -76,15 +78,19 @@ def test_rerun_is_fully_cached_and_identical(first_run):
 def test_ctrl_c_then_resume_gives_same_numbers(first_run, tmp_path, monkeypatch):
     root, _ = first_run
     import w2s_bench.stages as stages
+
     real = stages.Cache.get_or_make
 
     def interrupted(self, stage, key, make, meta):
         if stage == "ceiling":
+
             def make_then_interrupt(tmp):
                 (tmp / "partial").write_text("half-written")
                 raise KeyboardInterrupt
+
             return real(self, stage, key, make_then_interrupt, meta)
         return real(self, stage, key, make, meta)
+
     monkeypatch.setattr(stages.Cache, "get_or_make", interrupted)
     with pytest.raises(KeyboardInterrupt):
         evaluate(method="naive", cache_dir=tmp_path / "cache", out=tmp_path / "out", **SMOKE)
@@ -114,11 +120,28 @@ KILL_SCRIPT = textwrap.dedent("""
 
 def test_kill_9_then_resume_gives_same_numbers(first_run, tmp_path):
     root, _ = first_run
-    args = ["evaluate", "--suite", "pocket.v2", "--method", "naive", "--pairs", "L1:L2", "--seeds", "0", "--limit", "40",
-            "--tasks", ",".join(TASKS), "--cache-dir", str(tmp_path / "cache"),
-            "--out", str(tmp_path / "out")]
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, *args], capture_output=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    args = [
+        "evaluate",
+        "--suite",
+        "pocket.v2",
+        "--method",
+        "naive",
+        "--pairs",
+        "L1:L2",
+        "--seeds",
+        "0",
+        "--limit",
+        "40",
+        "--tasks",
+        ",".join(TASKS),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, *args], capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
     assert proc.returncode == -signal.SIGKILL
     leftovers = list((tmp_path / "cache" / "student").glob(".*tmp*"))
     assert leftovers and not any((p / MARKER).exists() for p in leftovers)
@@ -147,6 +170,7 @@ def test_report_on_a_folder_without_result(tmp_path, capsys):
 def test_cli_list_and_bad_pairs(capsys):
     assert main(["list", "methods", "--json"]) == 0
     from w2s_bench.registry import METHODS
+
     assert [r["name"] for r in json.loads(capsys.readouterr().out)] == sorted(METHODS)
     assert main(["evaluate", "--suite", "pocket.v2", "--pairs", "L6:L1", "--limit", "4"]) == 2
     assert "the weak rung must come before the strong one" in capsys.readouterr().err
@@ -158,11 +182,13 @@ def test_evaluate_without_seeds_runs_the_suites_min_seeds(monkeypatch):
     from w2s_bench import run
     from w2s_bench.registry import DEFAULT_SUITE, load_suite
     from w2s_bench.specs import SpecError
+
     seen = {}
 
     def fake(methods, **kwargs):
         seen.update(kwargs)
         return []
+
     monkeypatch.setattr(run, "evaluate_methods", fake)
     assert main(["evaluate", "--method", "naive"]) == 0
     assert seen["seeds"] is None  # the CLI leaves the choice to the suite
@@ -179,19 +205,40 @@ def test_cli_validate(capsys):
     assert "all specs valid" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name,message", [
-    ("wrong_shape", r"wrong_shape on rotten_tomatoes: predictions must be 40 finite probabilities"),
-    ("raises", r"method 'raises' failed on task rotten_tomatoes \(L1->L2, seed 0\): RuntimeError: boom"),
-    ("not_a_predictor", r"method 'not_a_predictor': train_student must return a predictor"),
-])
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("wrong_shape", r"wrong_shape on rotten_tomatoes: predictions must be 40 finite probabilities"),
+        ("raises", r"method 'raises' failed on task rotten_tomatoes \(L1->L2, seed 0\): RuntimeError: boom"),
+        ("not_a_predictor", r"method 'not_a_predictor': train_student must return a predictor"),
+    ],
+)
 def test_broken_method_gets_a_clear_error_and_no_results(first_run, monkeypatch, capsys, name, message):
     root, _ = first_run
     from w2s_bench import registry
+
     cls = {"wrong_shape": "WrongShape", "raises": "Raises", "not_a_predictor": "NotAPredictor"}[name]
     monkeypatch.setitem(registry.METHODS, name, f"adversary:{cls}")
     out = root / f"broken_{name}"
-    rc = main(["evaluate", "--suite", "pocket.v2", "--method", name, "--pairs", "L1:L2", "--limit", "40", "--tasks",
-               "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(out)])
+    rc = main(
+        [
+            "evaluate",
+            "--suite",
+            "pocket.v2",
+            "--method",
+            name,
+            "--pairs",
+            "L1:L2",
+            "--limit",
+            "40",
+            "--tasks",
+            "rotten_tomatoes",
+            "--cache-dir",
+            str(root / "cache"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 2
     assert re.search(message, capsys.readouterr().err)
     assert not out.exists()
@@ -200,15 +247,34 @@ def test_broken_method_gets_a_clear_error_and_no_results(first_run, monkeypatch,
 def test_wrong_predictions_are_not_cached(first_run, monkeypatch):
     root, _ = first_run
     from w2s_bench import registry
+
     monkeypatch.setitem(registry.METHODS, "wrong_shape", "adversary:WrongShape")
-    main(["evaluate", "--suite", "pocket.v2", "--method", "wrong_shape", "--pairs", "L1:L2", "--limit", "40", "--tasks",
-          "rotten_tomatoes", "--cache-dir", str(root / "cache"), "--out", str(root / "ws")])
+    main(
+        [
+            "evaluate",
+            "--suite",
+            "pocket.v2",
+            "--method",
+            "wrong_shape",
+            "--pairs",
+            "L1:L2",
+            "--limit",
+            "40",
+            "--tasks",
+            "rotten_tomatoes",
+            "--cache-dir",
+            str(root / "cache"),
+            "--out",
+            str(root / "ws"),
+        ]
+    )
     completed = [p for p in (root / "cache" / "student_pred").iterdir() if (p / MARKER).exists()]
     assert all(json.loads((p / "meta.json").read_text())["method"] != "wrong_shape" for p in completed)
 
 
 def test_every_stored_metric_recomputes_from_predictions_and_frozen_labels(first_run):
     from w2s_bench.scoring import recheck
+
     root, _ = first_run
     result = Result.model_validate_json((root / "naive" / "result.json").read_text())
     assert recheck(result, _preds(root / "naive"), tol=0) == []  # exact: same code, float64

@@ -9,6 +9,7 @@ worker processes, each starting the method's sealed child processes as on a real
 Also here: the stage cache and the asset unpacker when several workers (on several hosts) share
 them.
 """
+
 import json
 import os
 import socket
@@ -32,8 +33,14 @@ from w2s_bench.stages import MARKER, Cache
 # CPU results depend on torch's thread count: a Ray cell runs with `cpus_per_cell` threads (Ray
 # sets OMP_NUM_THREADS), so it gets as many as the local loop has here
 THREADS = torch.get_num_threads()
-GRID = {"suite": "pocket.v2", "pairs": [("L1", "L2")], "seeds": [0, 1], "limit": 16, "tasks": ["rotten_tomatoes"],
-        "quiet": True}
+GRID = {
+    "suite": "pocket.v2",
+    "pairs": [("L1", "L2")],
+    "seeds": [0, 1],
+    "limit": 16,
+    "tasks": ["rotten_tomatoes"],
+    "quiet": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +63,7 @@ def test_workers_get_the_drivers_offline_settings(cluster):
 
     def worker_env():
         return os.environ.get("HF_HUB_OFFLINE")
+
     assert ray.get(ray.remote(worker_env).remote()) == "1"
 
 
@@ -67,8 +75,7 @@ def _result(out):
 def test_ray_gives_the_local_result_file(cluster, tmp_path, monkeypatch):
     local = evaluate(method="naive", cache_dir=tmp_path / "c_local", out=tmp_path / "local", **GRID)
     monkeypatch.chdir(tmp_path)  # no `out`: the default results folder
-    on_ray = evaluate(method="naive", cache_dir=tmp_path / "c_ray", executor="ray",
-                      cpus_per_cell=THREADS, **GRID)
+    on_ray = evaluate(method="naive", cache_dir=tmp_path / "c_ray", executor="ray", cpus_per_cell=THREADS, **GRID)
     r = on_ray["result"]
     assert on_ray["out"] == Path("w2s-results") / f"{r.suite}_{r.ladder}_naive"
     (tmp_path / on_ray["out"]).rename(tmp_path / "ray")
@@ -82,8 +89,8 @@ def test_ray_gives_the_local_result_file(cluster, tmp_path, monkeypatch):
 
 # ---- scheduling: fake cells (no training) --------------------------------------------------
 
-def _fake_cell(cache_root, task, splits, weak, strong, seed, ceiling, log, fail=False,
-               announce=None, wait_for=None):
+
+def _fake_cell(cache_root, task, splits, weak, strong, seed, ceiling, log, fail=False, announce=None, wait_for=None):
     """A cell that logs when it ran; `announce`: a file it creates on start; `wait_for`: a file
     it waits for (up to 120 s), i.e. a cell that must be running at the same time."""
     start = time.time()
@@ -101,21 +108,32 @@ def _fake_cell(cache_root, task, splits, weak, strong, seed, ceiling, log, fail=
 
 
 def _job(tmp_path, weak, strong, seed, **kw):
-    return {"cache_root": tmp_path, "task": SimpleNamespace(name="t"), "splits": {"test": [1, 2]},
-            "weak": weak, "strong": strong, "seed": seed, "ceiling": "standard",
-            "log": str(tmp_path / "log"), **kw}
+    return {
+        "cache_root": tmp_path,
+        "task": SimpleNamespace(name="t"),
+        "splits": {"test": [1, 2]},
+        "weak": weak,
+        "strong": strong,
+        "seed": seed,
+        "ceiling": "standard",
+        "log": str(tmp_path / "log"),
+        **kw,
+    }
 
 
 def test_cells_sharing_a_stage_wait_for_the_first_and_come_back_in_order(cluster, tmp_path):
     started = str(tmp_path / "third started")
-    jobs = [_job(tmp_path, "L1", "L2", 0, wait_for=started),  # ends only once the third runs
-            _job(tmp_path, "L1", "L3", 0),  # the same weak model as the first: waits for it
-            _job(tmp_path, "L2", "L3", 1, announce=started)]  # shares nothing: runs at once
+    jobs = [
+        _job(tmp_path, "L1", "L2", 0, wait_for=started),  # ends only once the third runs
+        _job(tmp_path, "L1", "L3", 0),  # the same weak model as the first: waits for it
+        _job(tmp_path, "L2", "L3", 1, announce=started),
+    ]  # shares nothing: runs at once
     facts = []
     out = list(ray_executor.map_cells(_fake_cell, jobs, facts=facts))
     assert out == ["t L1->L2 seed 0 rows 2", "t L1->L3 seed 0 rows 2", "t L2->L3 seed 1 rows 2"]
-    ran = {(w, s, seed): (t0, t1) for w, s, seed, t0, t1 in
-           map(json.loads, (tmp_path / "log").read_text().splitlines())}
+    ran = {
+        (w, s, seed): (t0, t1) for w, s, seed, t0, t1 in map(json.loads, (tmp_path / "log").read_text().splitlines())
+    }
     first_end = ran[("L1", "L2", 0)][1]
     assert ran[("L1", "L3", 0)][0] >= first_end
     assert len(facts) == 3
@@ -123,8 +141,7 @@ def test_cells_sharing_a_stage_wait_for_the_first_and_come_back_in_order(cluster
 
 
 def test_a_failed_cell_raises_its_own_error_in_grid_order(cluster, tmp_path):
-    jobs = [_job(tmp_path, "L1", "L2", 0), _job(tmp_path, "L1", "L6", 0, fail=True),
-            _job(tmp_path, "L2", "L6", 0)]
+    jobs = [_job(tmp_path, "L1", "L2", 0), _job(tmp_path, "L1", "L6", 0, fail=True), _job(tmp_path, "L2", "L6", 0)]
     cells = ray_executor.map_cells(_fake_cell, jobs)
     assert next(cells) == "t L1->L2 seed 0 rows 2"
     with pytest.raises(ValueError, match="boom in L1->L6"):
@@ -151,8 +168,9 @@ def test_without_ray_the_error_names_the_fix(monkeypatch, capsys):
     with pytest.raises(SpecError, match=r"pip install 'w2s-bench\[ray\]'"):
         ray_executor.connect()
     assert main(["evaluate", "--executor", "ray", "--limit", "4"]) == 2
-    assert "--executor ray needs Ray, which is not installed; fix: pip install 'w2s-bench[ray]'" \
-        in capsys.readouterr().err
+    assert (
+        "--executor ray needs Ray, which is not installed; fix: pip install 'w2s-bench[ray]'" in capsys.readouterr().err
+    )
 
 
 def test_several_methods_need_no_single_out(capsys):
@@ -162,6 +180,7 @@ def test_several_methods_need_no_single_out(capsys):
 
 # ---- a cache shared by workers on several hosts ----------------------------------------------
 
+
 def test_stage_appears_complete_or_not_at_all(tmp_path, monkeypatch):
     cache, seen, renames = Cache(tmp_path), [], []
     real = os.replace
@@ -169,11 +188,13 @@ def test_stage_appears_complete_or_not_at_all(tmp_path, monkeypatch):
     def replace(src, dst):  # what another worker could see once the folder is in place
         renames.append(sorted(p.name for p in Path(src).iterdir()))
         real(src, dst)
+
     monkeypatch.setattr(os, "replace", replace)
 
     def make(tmp):
         (tmp / "out.txt").write_text("x")
         seen.append(tmp.name)
+
     folder = cache.get_or_make("stage", "k", make, {})
     assert seen == [f".k.tmp{os.getpid()}@{socket.gethostname()}"]  # temp named by pid and host
     assert renames == [[MARKER, "meta.json", "out.txt"]]  # one rename, of a complete folder
@@ -206,6 +227,7 @@ def test_concurrent_asset_unpack_keeps_the_first(tmp_path, monkeypatch):
         root.mkdir(parents=True)  # another worker renamed its complete copy into place
         (root / "data.txt").write_text("theirs")
         (root / assets._DONE).write_text("ok\n")
+
     monkeypatch.setattr(zipfile.ZipFile, "extractall", extract_while_another_worker_finishes)
     assert assets.asset_dir("fake-asset==1.0") == root
     assert (root / "data.txt").read_text() == "theirs"

@@ -3,6 +3,7 @@ runs the memorizer canary on one cell. A fabricated entry (the student's test pr
 by the ceiling's, every stored number recomputed with the project's scorer) passes verify's
 recomputation but not the re-run, even when only one cell is fabricated; a memorizer's entry
 reproduces exactly but fails the canary."""
+
 import json
 import random
 import shutil
@@ -25,8 +26,17 @@ from w2s_bench.scoring import recheck, score_cell
 def honest(tmp_path_factory):
     """A tiny real run (2 seeds, 24 examples per split, L1 -> L2 on sst2)."""
     root = tmp_path_factory.mktemp("reproduce")
-    evaluate(method="naive", suite="pocket.v2", tasks=["sst2"], pairs=[("L1", "L2")], seeds=[0, 1], limit=24,
-             out=root / "naive", cache_dir=root / "cache", quiet=True)
+    evaluate(
+        method="naive",
+        suite="pocket.v2",
+        tasks=["sst2"],
+        pairs=[("L1", "L2")],
+        seeds=[0, 1],
+        limit=24,
+        out=root / "naive",
+        cache_dir=root / "cache",
+        quiet=True,
+    )
     return root / "naive"
 
 
@@ -67,6 +77,7 @@ def fabricate(src, dst):
 
 def _gold(task, limit):
     from w2s_bench.tasks import limit_splits, load_splits, load_task
+
     return [r["label"] for r in limit_splits(load_splits(load_task(task)), limit)["test"]]
 
 
@@ -109,9 +120,11 @@ def test_a_sample_is_drawn_at_verify_time_and_never_below_three_or_a_fifth():
 def test_reproduce_refuses_to_run_without_bubblewrap(honest, monkeypatch):
     monkeypatch.setenv("W2S_BENCH_ISOLATION", "audit-hook")
     problems, _ = _reproduce(honest)
-    assert problems == ["--reproduce needs bubblewrap, the sandbox a method's re-run must have (here: "
-                        "audit-hook); install it (Debian: apt-get install bubblewrap) and run with "
-                        "W2S_BENCH_ISOLATION=bubblewrap"]
+    assert problems == [
+        "--reproduce needs bubblewrap, the sandbox a method's re-run must have (here: "
+        "audit-hook); install it (Debian: apt-get install bubblewrap) and run with "
+        "W2S_BENCH_ISOLATION=bubblewrap"
+    ]
 
 
 def test_a_memorizer_reproduces_but_fails_the_canary(tmp_path, monkeypatch):
@@ -120,14 +133,25 @@ def test_a_memorizer_reproduces_but_fails_the_canary(tmp_path, monkeypatch):
     from memorizer import table_for
 
     from w2s_bench import registry
+
     (tmp_path / "mod").mkdir()  # (a folder holding no hidden path: the cache is a sibling)
     (tmp_path / "mod" / "memo_sst2.py").write_text(  # the table as a constant of the submitted method
         "from memorizer import Memorizer\n\n\nclass Memo(Memorizer):\n    class Config(Memorizer.Config):\n"
-        f"        table: str = {table_for('sst2', 24)!r}\n")
+        f"        table: str = {table_for('sst2', 24)!r}\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path / "mod"))
     monkeypatch.setitem(registry.METHODS, "memorizer", "memo_sst2:Memo")
-    evaluate(method="memorizer", suite="pocket.v2", tasks=["sst2"], pairs=[("L1", "L2")], seeds=[0, 1], limit=24,
-             out=tmp_path / "mem", cache_dir=tmp_path / "cache", quiet=True)
+    evaluate(
+        method="memorizer",
+        suite="pocket.v2",
+        tasks=["sst2"],
+        pairs=[("L1", "L2")],
+        seeds=[0, 1],
+        limit=24,
+        out=tmp_path / "mem",
+        cache_dir=tmp_path / "cache",
+        quiet=True,
+    )
     result = E.read_result(tmp_path / "mem" / "result.json")
     assert all(c.student.accuracy == 1.0 for c in result.cells)
     problems, notes = _reproduce(tmp_path / "mem", canary=True)
@@ -143,7 +167,8 @@ def test_tolerance():
     flipped = {**same, "student": np.array([0.4, 0.4])}
     assert mismatches(compare(same, flipped)) == [
         "student predictions agree on 50.0% of test examples (at least 99% needed), largest "
-        "probability difference 0.2 (at most 0.001 allowed)"]
+        "probability difference 0.2 (at most 0.001 allowed)"
+    ]
 
 
 def test_verify_reproduce_on_a_clone_of_main_says_there_is_nothing_new(capsys):
@@ -153,6 +178,7 @@ def test_verify_reproduce_on_a_clone_of_main_says_there_is_nothing_new(capsys):
 
 def test_gpu_suites_are_marked_not_reproduced(honest):
     from w2s_bench.leaderboard.board import ci_rerun
+
     result = E.read_result(honest / "result.json")
     assert ci_rerun(result) == "sampled cells"
     hub = result.model_copy(update={"ladder": "qwen2.5"})
@@ -165,6 +191,7 @@ def test_gpu_suites_are_marked_not_reproduced(honest):
 
 def test_the_board_flags_a_student_that_beats_its_ceiling():
     from w2s_bench.leaderboard.board import beats_ceiling
+
     assert beats_ceiling(2.35, 0.1) and not beats_ceiling(1.05, 0.1) and not beats_ceiling(0.8, 0.05)
     assert not beats_ceiling(None, None) and beats_ceiling(1.2, float("nan"))
 
@@ -174,11 +201,15 @@ def test_check_method_fails_on_an_entry_beyond_its_ceiling(tmp_path, monkeypatch
 
     from w2s_bench.check import beats_ceiling_check
     from w2s_bench.leaderboard import board
+
     (tmp_path / "entries").mkdir()
     fake = SimpleNamespace(method="memorizer")
     monkeypatch.setattr(board, "load_entries", lambda root: [("entries/s/l/memorizer", fake)])
-    monkeypatch.setattr(board, "board_frame", lambda entries: pd.DataFrame(
-        {"entry": ["entries/s/l/memorizer"], "flag": [board.BEATS_CEILING]}))
+    monkeypatch.setattr(
+        board,
+        "board_frame",
+        lambda entries: pd.DataFrame({"entry": ["entries/s/l/memorizer"], "flag": [board.BEATS_CEILING]}),
+    )
     check = beats_ceiling_check("memorizer", tmp_path)
     assert not check.ok and check.detail.startswith("entries/s/l/memorizer: PGR above 1 beyond its CI")
     assert beats_ceiling_check("naive", tmp_path).detail == "no board entry yet"

@@ -1,4 +1,5 @@
 """PGR arithmetic, the noise floor and the aggregation over pairs, tasks and seeds."""
+
 import math
 
 import numpy as np
@@ -42,8 +43,17 @@ def test_score_cell():
 
 def _cell(task, w, s, seed, pgr_acc):
     m = {"accuracy": 0.5, "auroc": 0.5}
-    return {"task": task, "weak_rung": w, "strong_rung": s, "seed": seed, "weak": m,
-            "ceiling": m, "student": m, "pgr_accuracy": pgr_acc, "pgr_auroc": None}
+    return {
+        "task": task,
+        "weak_rung": w,
+        "strong_rung": s,
+        "seed": seed,
+        "weak": m,
+        "ceiling": m,
+        "student": m,
+        "pgr_accuracy": pgr_acc,
+        "pgr_auroc": None,
+    }
 
 
 def test_median_over_pairs_mean_over_tasks_ci_over_seeds():

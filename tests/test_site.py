@@ -4,6 +4,7 @@ site from disk, which is first checked to be exactly what `w2s-bench leaderboard
 The test sorts columns and reads the order back from the DOM, follows links to a suite and a task
 page, checks that every image loaded and that the page logged no error, and saves screenshots
 (into $W2S_BENCH_SCREENSHOTS when set, else the test's temporary folder)."""
+
 from __future__ import annotations
 
 import os
@@ -33,14 +34,23 @@ def test_prose_escapes_and_marks_code():
 def browser():
     found = {name: shutil.which(name) for name in ("chromium", "chromedriver")}
     if not all(found.values()):
-        pytest.fail(f"{', '.join(n for n, p in found.items() if not p)} not found: install Debian's "
-                    f"`chromium` and `chromium-driver` (apt-get install chromium chromium-driver; .ci/run does)")
+        pytest.fail(
+            f"{', '.join(n for n, p in found.items() if not p)} not found: install Debian's "
+            f"`chromium` and `chromium-driver` (apt-get install chromium chromium-driver; .ci/run does)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
     options = webdriver.ChromeOptions()
     options.binary_location = found["chromium"]
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,1400", "--allow-file-access-from-files"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1400",
+        "--allow-file-access-from-files",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(found["chromedriver"]), options=options)
@@ -54,7 +64,10 @@ def _column(driver, table_id: str, header: str) -> list[str]:
         "const t = document.getElementById(arguments[0]);"
         "const col = Array.from(t.tHead.rows[0].cells).findIndex(th => th.textContent === arguments[1]);"
         "if (col < 0) throw new Error('no column ' + arguments[1]);"
-        "return Array.from(t.tBodies[0].rows, r => r.cells[col].dataset.sort);", table_id, header)
+        "return Array.from(t.tBodies[0].rows, r => r.cells[col].dataset.sort);",
+        table_id,
+        header,
+    )
 
 
 def _sort_by(driver, table_id: str, header: str) -> str:
@@ -71,7 +84,8 @@ def _no_errors(driver) -> None:
     severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
     broken = driver.execute_script(
-        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+    )
     assert not broken, f"images that did not load: {broken}"
 
 

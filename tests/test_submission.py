@@ -1,5 +1,6 @@
 """CI's verify job: the pull request's submission laid onto the base branch as files
 (`leaderboard take`), and a method whose import rewrites the verifier changes nothing."""
+
 import shutil
 import sys
 from pathlib import Path
@@ -12,8 +13,14 @@ from w2s_bench.leaderboard.submission import SubmissionError, take
 from w2s_bench.specs import SpecError
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = ("benchmark/registry.py", "benchmark/run.py", "leaderboard/reproduce.py", "methods/naive.py",
-         "methods/__init__.py", "leaderboard/LEADERBOARD.md")
+FILES = (
+    "benchmark/registry.py",
+    "benchmark/run.py",
+    "leaderboard/reproduce.py",
+    "methods/naive.py",
+    "methods/__init__.py",
+    "leaderboard/LEADERBOARD.md",
+)
 EVIL = '''"""Imported by CI's test job, it rewrites the verifier (the attack on CI that ran a PR's code before verifying it)."""
 from pathlib import Path
 
@@ -42,9 +49,12 @@ def _trees(tmp_path):
     shutil.copytree(base, pr)
     (pr / "methods" / "evil.py").write_text(EVIL.format(target=str(pr / "leaderboard" / "reproduce.py")))
     text = (pr / "benchmark/registry.py").read_text()
-    (pr / "benchmark/registry.py").write_text(text.replace(
-        '    "naive": "w2s_bench.methods.naive:Naive",\n',
-        '    "naive": "w2s_bench.methods.naive:Naive",\n    "evil": "w2s_bench.methods.evil:Evil",\n'))
+    (pr / "benchmark/registry.py").write_text(
+        text.replace(
+            '    "naive": "w2s_bench.methods.naive:Naive",\n',
+            '    "naive": "w2s_bench.methods.naive:Naive",\n    "evil": "w2s_bench.methods.evil:Evil",\n',
+        )
+    )
     (pr / "leaderboard/reproduce.py").write_text("def reproduce_entries(*a, **k):\n    return []\n")
     (pr / "benchmark/run.py").write_text("# the harness, changed by the pull request\n")
     entry = pr / "leaderboard/entries/pocket.v3/pocket_frozen/evil/result.json"
@@ -62,19 +72,31 @@ def test_take_lays_only_the_submission_onto_the_base(tmp_path):
     assert (base / "methods/evil.py").exists()
     assert (base / "leaderboard/entries/pocket.v3/pocket_frozen/evil/result.json").exists()
     from w2s_bench.leaderboard.submission import methods_dict
+
     assert methods_dict(base / "benchmark/registry.py")["evil"] == "w2s_bench.methods.evil:Evil"
     assert notes[0] == "registered evil (w2s_bench.methods.evil:Evil)"
-    assert notes[-1] == ("left out (verified with the base branch's code instead): benchmark/run.py, "
-                         "leaderboard/reproduce.py")
+    assert notes[-1] == (
+        "left out (verified with the base branch's code instead): benchmark/run.py, leaderboard/reproduce.py"
+    )
     compile((base / "benchmark/registry.py").read_text(), "registry.py", "exec")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (('"naive": "w2s_bench.methods.naive:Naive"', '"naive": "w2s_bench.methods.evil:Evil"'),
-     "the pull request changes or removes registered method(s) naive"),
-    (('"naive": "w2s_bench.methods.naive:Naive",', '"naive": "w2s_bench.methods.naive:Naive", "x": "os:system",'),
-     "new METHODS line(s) 'x': 'os:system' must read"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            ('"naive": "w2s_bench.methods.naive:Naive"', '"naive": "w2s_bench.methods.evil:Evil"'),
+            "the pull request changes or removes registered method(s) naive",
+        ),
+        (
+            (
+                '"naive": "w2s_bench.methods.naive:Naive",',
+                '"naive": "w2s_bench.methods.naive:Naive", "x": "os:system",',
+            ),
+            "new METHODS line(s) 'x': 'os:system' must read",
+        ),
+    ],
+)
 def test_take_refuses_registry_edits_beyond_new_lines(tmp_path, edit, message):
     base, pr = _trees(tmp_path)
     text = (pr / "benchmark/registry.py").read_text()

@@ -1,5 +1,6 @@
 """Frozen task specs on the real assets: strict schema, deterministic grouped balanced splits,
 hash checks with a clear error."""
+
 from collections import Counter
 
 import pytest
@@ -24,6 +25,7 @@ def test_pocket_has_at_least_four_binary_tasks():
 
 def test_every_shipped_spec_loads_strictly():
     from w2s_bench.specs import HubSource
+
     for name in task_names():
         spec = load_task(name)
         if isinstance(spec.source, HubSource):
@@ -46,8 +48,7 @@ def test_splits_sized_balanced_grouped(task, pocket_splits):
 def test_splits_deterministic(pocket_splits):
     task = POCKET[0]
     again = load_splits(load_task(task))
-    assert {k: split_hash(v) for k, v in again.items()} == \
-           {k: split_hash(v) for k, v in pocket_splits[task].items()}
+    assert {k: split_hash(v) for k, v in again.items()} == {k: split_hash(v) for k, v in pocket_splits[task].items()}
 
 
 def test_hash_mismatch_is_a_clear_error():
@@ -81,16 +82,33 @@ def test_hub_source_loads_a_local_folder_in_the_hub_layout(tmp_path):
     """The hub path (datasets.load_dataset(id, config, revision, split)) on a local parquet
     folder laid out like a hub dataset repository."""
     import pandas as pd
+
     (tmp_path / "data").mkdir()
     n = 40
-    pd.DataFrame({"sentence": [f"review number {i}" for i in range(n)], "label": [i % 2 for i in range(n)],
-                  "idx": list(range(n))}).to_parquet(tmp_path / "data" / "validation-00000-of-00001.parquet")
-    spec = TaskSpec.model_validate({
-        "name": "hub_sst2", "version": 1, "kind": "binary", "description": "test",
-        "source": {"type": "hub", "id": str(tmp_path), "revision": "main", "split": "validation"},
-        "format": {"builder": "label_column", "template": "{sentence}", "label_column": "label",
-                   "label_map": {"1": 1, "0": 0}, "group_key": "idx"},
-        "splits": {"seed": 0, "sizes": {"weak_train": 10, "student_train": 10, "val": 10, "test": 10}}})
+    pd.DataFrame(
+        {
+            "sentence": [f"review number {i}" for i in range(n)],
+            "label": [i % 2 for i in range(n)],
+            "idx": list(range(n)),
+        }
+    ).to_parquet(tmp_path / "data" / "validation-00000-of-00001.parquet")
+    spec = TaskSpec.model_validate(
+        {
+            "name": "hub_sst2",
+            "version": 1,
+            "kind": "binary",
+            "description": "test",
+            "source": {"type": "hub", "id": str(tmp_path), "revision": "main", "split": "validation"},
+            "format": {
+                "builder": "label_column",
+                "template": "{sentence}",
+                "label_column": "label",
+                "label_map": {"1": 1, "0": 0},
+                "group_key": "idx",
+            },
+            "splits": {"seed": 0, "sizes": {"weak_train": 10, "student_train": 10, "val": 10, "test": 10}},
+        }
+    )
     splits = load_splits(spec, verify=False)
     assert sorted(r["text"] for s in splits.values() for r in s) == sorted(f"review number {i}" for i in range(n))
 
@@ -102,7 +120,7 @@ def test_pairwise_rm_proxy_is_balanced_grouped_and_frozen():
         assert all(isinstance(r["text"], list) and len(r["text"]) == 2 for r in rows)
         assert sum(r["label"] for r in rows) * 2 == len(rows)  # correct one first half the time
     groups = [{r["group"] for r in rows} for rows in splits.values()]
-    assert all(not (a & b) for i, a in enumerate(groups) for b in groups[i + 1:])
+    assert all(not (a & b) for i, a in enumerate(groups) for b in groups[i + 1 :])
     r = splits["test"][0]
     a, b = r["text"]
     assert a.split(" Solution: ")[0] == b.split(" Solution: ")[0]  # same goal, two solutions
@@ -115,6 +133,7 @@ def test_hh_rlhf_pairwise_on_a_local_parquet_in_the_hub_schema(tmp_path):
 
     from w2s_bench.registry import load_ladder
     from w2s_bench.stages import _texts
+
     (tmp_path / "data").mkdir()
     rows = []
     for i in range(40):
@@ -123,10 +142,14 @@ def test_hh_rlhf_pairwise_on_a_local_parquet_in_the_hub_schema(tmp_path):
     pd.DataFrame(rows).to_parquet(tmp_path / "data" / "test-00000-of-00001.parquet")
     shipped = load_task("hh_rlhf")
     assert shipped.source.id == "Anthropic/hh-rlhf" and len(shipped.source.revision) == 40
-    spec = shipped.model_copy(update={
-        "source": shipped.source.model_copy(update={"id": str(tmp_path), "revision": "main"}),
-        "splits": shipped.splits.model_copy(update={"sizes": {"weak_train": 10, "student_train": 10,
-                                                               "val": 10, "test": 10}})})
+    spec = shipped.model_copy(
+        update={
+            "source": shipped.source.model_copy(update={"id": str(tmp_path), "revision": "main"}),
+            "splits": shipped.splits.model_copy(
+                update={"sizes": {"weak_train": 10, "student_train": 10, "val": 10, "test": 10}}
+            ),
+        }
+    )
     splits = load_splits(spec, verify=False)
     ex = [r for rows in splits.values() for r in rows]
     assert len(ex) == 40 and sum(r["label"] for r in ex) == 20
@@ -142,6 +165,7 @@ def test_hh_rlhf_pairwise_on_a_local_parquet_in_the_hub_schema(tmp_path):
 
 def test_kind_and_builder_must_agree():
     from w2s_bench.specs import TaskSpec
+
     raw = load_task("piqa_pref").model_dump()
     raw["kind"] = "binary"
     with pytest.raises(Exception, match="kind 'binary' needs format.builder"):

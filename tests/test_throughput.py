@@ -1,5 +1,6 @@
 """benchmarks/throughput.py on a tiny config on the CPU: the three loops run and fill the table,
 the FLOP count matches a hand count, the ratio to loop (b) is examples/s over (b)'s."""
+
 import importlib.util
 import json
 import sys
@@ -21,13 +22,43 @@ def tp():
 
 
 def _args(device, out, data="tasks", loops="a,b,ours"):
-    return ["--device", device, "--config", "tiny", "--loops", loops, "--data", data,
-            "--max-length", "64", "--examples", "16", "--batch-size", "4", "--steps", "1",
-            "--warmup", "1", "--out", str(out)]
+    return [
+        "--device",
+        device,
+        "--config",
+        "tiny",
+        "--loops",
+        loops,
+        "--data",
+        data,
+        "--max-length",
+        "64",
+        "--examples",
+        "16",
+        "--batch-size",
+        "4",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+    ]
 
 
-FIELDS = ("examples_per_s", "tokens_per_s", "mfu", "mfu_incl_pad", "ratio_to_b", "flops",
-          "flops_incl_pad", "tokens", "padded_tokens", "examples", "seconds")
+FIELDS = (
+    "examples_per_s",
+    "tokens_per_s",
+    "mfu",
+    "mfu_incl_pad",
+    "ratio_to_b",
+    "flops",
+    "flops_incl_pad",
+    "tokens",
+    "padded_tokens",
+    "examples",
+    "seconds",
+)
 
 
 def test_three_loops_run_on_tiny_config_and_fill_the_table(tp, tmp_path, capsys):
@@ -70,10 +101,12 @@ def test_flop_count_by_hand(tp):
 
 
 def test_ratio_is_examples_per_second_over_loop_b(tp):
-    rows = [{"config": "x", "loop": "a", "examples_per_s": 2.0},
-            {"config": "x", "loop": "b", "examples_per_s": 8.0},
-            {"config": "x", "loop": "ours", "examples_per_s": 20.0},
-            {"config": "y", "loop": "ours", "examples_per_s": 1.0}]
+    rows = [
+        {"config": "x", "loop": "a", "examples_per_s": 2.0},
+        {"config": "x", "loop": "b", "examples_per_s": 8.0},
+        {"config": "x", "loop": "ours", "examples_per_s": 20.0},
+        {"config": "y", "loop": "ours", "examples_per_s": 1.0},
+    ]
     tp.add_ratios(rows)
     assert [r["ratio_to_b"] for r in rows] == [0.25, 1.0, 2.5, None]
 

@@ -2,6 +2,7 @@
 sandboxed interpreter, and nothing an earlier job left behind (files, processes, memory, module
 globals, environment) is reachable from the next one. Each probe is first shown to find what it
 looks for inside the job that left it, so that none passes vacuously."""
+
 import importlib
 import json
 import types
@@ -108,9 +109,18 @@ def where(tmp_path, monkeypatch):
 def _train(where: Path, name: str, leave: bool, hidden) -> dict:
     folder = where / name
     folder.mkdir()
-    isolate.run_sealed({"kind": "train", "path": "leaver_method:Leaver", "config": {"leave": leave},
-                        "ctx": types.SimpleNamespace(strong=None), "weak_labels": None, "folder": str(folder)},
-                       hidden=hidden, writable=[folder])
+    isolate.run_sealed(
+        {
+            "kind": "train",
+            "path": "leaver_method:Leaver",
+            "config": {"leave": leave},
+            "ctx": types.SimpleNamespace(strong=None),
+            "weak_labels": None,
+            "folder": str(folder),
+        },
+        hidden=hidden,
+        writable=[folder],
+    )
     return json.loads((folder / "seen.json").read_text())
 
 
@@ -156,11 +166,13 @@ def test_warm_and_cold_jobs_see_the_same_sandbox(where, monkeypatch, tmp_path_fa
 
 
 @BWRAP
-def test_where_a_warm_worker_cannot_start_the_job_runs_in_a_fresh_interpreter(where, monkeypatch, capfd,
-                                                                              tmp_path_factory):
+def test_where_a_warm_worker_cannot_start_the_job_runs_in_a_fresh_interpreter(
+    where, monkeypatch, capfd, tmp_path_factory
+):
     """A host whose bubblewrap refuses the zygote's capabilities (a setuid bwrap does) still runs
     every job, sealed as before, and says once why it is not warm."""
     from w2s_bench import zygote
+
     monkeypatch.setenv("W2S_BENCH_ISOLATION", isolate.BUBBLEWRAP)
     monkeypatch.setenv("W2S_BENCH_ZYGOTE", "1")
     monkeypatch.setattr(isolate, "_WORKERS", isolate._Workers())

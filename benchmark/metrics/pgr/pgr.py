@@ -17,6 +17,7 @@ The output is exactly `w2s_bench.scoring.score_cell`'s (one implementation; test
 checks they agree): accuracy and AUROC of weak, ceiling and student, the noise floors, and
 `pgr_accuracy` / `pgr_auroc` = (student - weak) / (ceiling - weak), None where undefined.
 """
+
 import datasets
 import evaluate
 
@@ -32,15 +33,13 @@ class Pgr(evaluate.Metric):
         return evaluate.MetricInfo(
             description=__doc__,
             citation="Burns et al. (2023), Weak-to-strong generalization: eliciting strong "
-                     "capabilities with weak supervision. arXiv:2312.09390",
+            "capabilities with weak supervision. arXiv:2312.09390",
             inputs_description="references, predictions, weak_predictions, ceiling_predictions: one "
-                               "value per test example (p(label = 1), or texts for a generative task); "
-                               "noise_floor_z: float, default 1.0",
+            "value per test example (p(label = 1), or texts for a generative task); "
+            "noise_floor_z: float, default 1.0",
             features=[datasets.Features(numeric), datasets.Features(text)],
             reference_urls=["https://arxiv.org/abs/2312.09390"],
         )
 
-    def _compute(self, predictions, references, weak_predictions, ceiling_predictions,
-                 noise_floor_z: float = 1.0):
-        return score_cell(references, weak_predictions, ceiling_predictions, predictions,
-                          z=noise_floor_z)
+    def _compute(self, predictions, references, weak_predictions, ceiling_predictions, noise_floor_z: float = 1.0):
+        return score_cell(references, weak_predictions, ceiling_predictions, predictions, z=noise_floor_z)
