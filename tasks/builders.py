@@ -16,6 +16,8 @@ import os
 import random
 import re
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from w2s_bench.assets import asset_path
 from w2s_bench.specs import SPLITS, FileSource, HubSource, SdistSource, SpecError, TaskSpec, WheelSource
@@ -169,13 +171,39 @@ def _vitaminc(row):
     return {**row, "title": title, "evidence": evidence.strip(), "claim": claim.strip()}
 
 
-# ---- multiple-choice answer extractors: row -> (candidates, index of the correct one) -------
+# ---- multiple-choice formats: one registration per dataset format --------------------------
+# A format maps a source row to (candidate texts, index of the correct one) and may add template
+# fields (`fields`); a task names it in `format.choices`. Adding a dataset is one decorated
+# function here (the way lm-evaluation-harness pairs a format function with its registration).
 
 
+@dataclass(frozen=True)
+class ChoiceFormat:
+    candidates: Callable[[dict], tuple[list, int]]
+    fields: Callable[[dict], dict] | None = None  # extra template fields the format needs
+
+
+CHOICES: dict[str, ChoiceFormat] = {}
+
+
+def choice_format(name: str, fields: Callable[[dict], dict] | None = None):
+    """Register a multiple-choice format under `name` (a task's `format.choices`)."""
+
+    def register(fn):
+        if name in CHOICES:
+            raise ValueError(f"choice format {name!r} is registered twice")
+        CHOICES[name] = ChoiceFormat(fn, fields)
+        return fn
+
+    return register
+
+
+@choice_format("sciq")
 def _sciq(row):
     return [row["correct_answer"], row["distractor1"], row["distractor2"], row["distractor3"]], 0
 
 
+@choice_format("sciq_lower")
 def _sciq_lower(row):
     """sciq.v2: every candidate lowercased. In SciQ no correct answer has a capital letter while
     some distractors do ("DNA", "Mars"): a format cue the audit reads (sciq: 0.550)."""
@@ -183,23 +211,32 @@ def _sciq_lower(row):
     return [c.lower() for c in cands], correct
 
 
+@choice_format("lettered")
 def _lettered(row):  # ARC, CommonsenseQA, OpenBookQA: choices {text, label}, answerKey
     labels = list(row["choices"]["label"])
     return list(row["choices"]["text"]), labels.index(row["answerKey"])
 
 
+@choice_format("social_iqa")
 def _social_iqa(row):
     return [row["answerA"], row["answerB"], row["answerC"]], int(row["label"]) - 1
 
 
+@choice_format("piqa")
 def _piqa(row):
     return [row["sol1"], row["sol2"]], int(row["label"])
 
 
+@choice_format("hellaswag")
 def _hellaswag(row):
     return list(row["endings"]), int(row["label"])
 
 
+def _chess_fields(row):  # puzzle ids are s<seed>g<game>p<ply>: one group per game
+    return {"moves": " ".join(row["moves_san"]), "game": row["id"].rsplit("p", 1)[0]}
+
+
+@choice_format("chess", fields=_chess_fields)
 def _chess(row):
     """The frozen puzzles: the only winning move vs the engine's second choice, in UCI (e2e4):
     SAN would mark captures, checks and piece moves ('x', '+', 'N'), a format cue the audit
@@ -219,6 +256,7 @@ def _hh_prompt_end(row) -> int:
     return 0 if cut < 0 else cut + len(ASSISTANT)
 
 
+@choice_format("hh_rlhf", fields=lambda row: {"prompt": row["chosen"][: _hh_prompt_end(row)]})
 def _hh_rlhf(row):  # the candidates are the two final replies
     cut = _hh_prompt_end(row)
     return [row["chosen"][cut:], row["rejected"][cut:]], 0
@@ -270,6 +308,12 @@ def lichess_wrong_move(board, best, key) -> str | None:
     return _stable_rng("lichess", key).choice([m for m in others if likeness(m) == top]).uci()
 
 
+def _lichess_fields(row):  # the position and the SAN moves without their numbers
+    board, moves = lichess_position(row["ctx"])
+    return {"fen": board.fen(), "moves": " ".join(moves)}
+
+
+@choice_format("lichess", fields=_lichess_fields)
 def _lichess(row):
     """Paper tier chess: the solution (`target`, SAN with a leading space) vs a plausible wrong
     move, both in UCI for the reason `_chess` gives."""
@@ -288,57 +332,42 @@ def _lichess(row):
 # paper suite (hub parquet schemas; see tasks/paper/*.toml)
 
 
+@choice_format("dream", fields=lambda row: {"dialogue_text": "\n".join(row["dialogue"])})
 def _dream(row):  # dataset-org/dream: choice (list of 3 texts), answer (the correct text)
     cands = list(row["choice"])
     return cands, cands.index(row["answer"])
 
 
+@choice_format("quail")
 def _quail(row):  # textmachinelab/quail: answers (list of 4 texts), correct_answer_id
     return list(row["answers"]), int(row["correct_answer_id"])
 
 
+@choice_format("cosmos_qa")
 def _cosmos_qa(row):  # allenai/cosmos_qa: answer0..answer3, label (index of the correct one)
     return [row[f"answer{i}"] for i in range(4)], int(row["label"])
 
 
+@choice_format("ethics_utilitarianism")
 def _ethics_utilitarianism(row):  # hendrycks/ethics utilitarianism: baseline is the more pleasant
     return [row["baseline"], row["less_pleasant"]], 0
-
-
-CHOICES = {
-    "sciq": _sciq,
-    "sciq_lower": _sciq_lower,
-    "lettered": _lettered,
-    "social_iqa": _social_iqa,
-    "piqa": _piqa,
-    "hellaswag": _hellaswag,
-    "chess": _chess,
-    "hh_rlhf": _hh_rlhf,
-    "lichess": _lichess,
-    "dream": _dream,
-    "quail": _quail,
-    "cosmos_qa": _cosmos_qa,
-    "ethics_utilitarianism": _ethics_utilitarianism,
-}
-
-
-def _fields(fmt, row) -> dict:
-    """Extra template fields some sources need."""
-    if fmt.choices == "hh_rlhf":
-        return {"prompt": row["chosen"][: _hh_prompt_end(row)]}
-    if fmt.choices == "chess":  # puzzle ids are s<seed>g<game>p<ply>: one group per game
-        return {"moves": " ".join(row["moves_san"]), "game": row["id"].rsplit("p", 1)[0]}
-    if fmt.choices == "lichess":  # the position and the SAN moves without their numbers
-        board, moves = lichess_position(row["ctx"])
-        return {"fen": board.fen(), "moves": " ".join(moves)}
-    if fmt.choices == "dream":  # the dialogue is a list of turns
-        return {"dialogue_text": "\n".join(row["dialogue"])}
-    return {}
 
 
 def _stable_rng(*parts) -> random.Random:
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _choices(fmt, row) -> tuple[dict, str, list] | None:
+    """(template fields, the correct candidate, the wrong ones) of a multiple-choice row, or None
+    where it has no wrong candidate. {answer} is set per candidate, even where a source has a
+    column of that name (DREAM's holds the correct answer's text)."""
+    choice = CHOICES[fmt.choices]
+    cands, correct = choice.candidates(row)
+    wrong = [c for j, c in enumerate(cands) if j != correct and c != cands[correct]]
+    if not wrong:
+        return None
+    return {**row, **(choice.fields(row) if choice.fields else {})}, cands[correct], wrong
 
 
 def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
@@ -351,29 +380,21 @@ def build_examples(spec: TaskSpec, rows: list[dict]) -> list[dict]:
             if value not in fmt.label_map:
                 continue
             out.append({"text": fmt.template.format(**row), "label": fmt.label_map[value], "group": group})
-        elif fmt.builder == "multiple_choice":
-            cands, correct = CHOICES[fmt.choices](row)
-            wrong = [c for j, c in enumerate(cands) if j != correct and c != cands[correct]]
-            if not wrong:
+        elif fmt.builder in ("multiple_choice", "pairwise"):
+            found = _choices(fmt, row)
+            if found is None:
                 continue
-            # one positive and one negative per question: balanced within the group
-            neg = _stable_rng(spec.name, spec.splits.seed, group, i).choice(wrong)
-            fields = {**row, **_fields(fmt, row)}  # {answer} is the candidate, even where a
-            # source has a column of that name (DREAM's holds the correct answer's text)
-            out.append(
-                {"text": fmt.template.format(**{**fields, "answer": cands[correct]}), "label": 1, "group": group}
-            )
-            out.append({"text": fmt.template.format(**{**fields, "answer": neg}), "label": 0, "group": group})
-        elif fmt.builder == "pairwise":
-            cands, correct = CHOICES[fmt.choices](row)
-            wrong = [c for j, c in enumerate(cands) if j != correct and c != cands[correct]]
-            if not wrong:
+            fields, right, wrong = found
+            if fmt.builder == "multiple_choice":
+                # one positive and one negative per question: balanced within the group
+                neg = _stable_rng(spec.name, spec.splits.seed, group, i).choice(wrong)
+                out.append({"text": fmt.template.format(**{**fields, "answer": right}), "label": 1, "group": group})
+                out.append({"text": fmt.template.format(**{**fields, "answer": neg}), "label": 0, "group": group})
                 continue
-            fields = {**row, **_fields(fmt, row)}
-            group = str(fields.get(fmt.group_key, i))
+            group = str(fields.get(fmt.group_key, i))  # a pair's group may be a format's field
             rng = _stable_rng(spec.name, spec.splits.seed, group, i)
             neg = rng.choice(wrong)
-            good, bad = (fmt.template.format(**{**fields, "answer": a}) for a in (cands[correct], neg))
+            good, bad = (fmt.template.format(**{**fields, "answer": a}) for a in (right, neg))
             first = rng.random() < 0.5  # balanced order: the correct one first half of the time
             out.append({"text": [good, bad] if first else [bad, good], "label": int(first), "group": group})
         elif fmt.builder == "generative":  # the label is the target text
