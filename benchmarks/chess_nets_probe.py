@@ -1,4 +1,4 @@
-"""Probe the chess networks of benchmark/chess_nets.py on this machine: asset fetch, load times,
+"""Probe the chess networks of w2s_bench/chess_nets.py on this machine: asset fetch, load times,
 throughput (positions/s, one process), and the Maia3 / lc0 answers on three known positions.
 
     python benchmarks/chess_nets_probe.py [--out benchmarks/results/chess_nets.md]

@@ -47,7 +47,7 @@ fi
 if [[ -z "${SKIP_INSTALL:-}" ]] && ! $PY -m pip install -q --no-deps --no-build-isolation --no-index -e . ; then
   echo "pip install -e . failed: importing w2s_bench through a folder of links instead"
   SHIM=/tmp/w2s-shim; rm -rf $SHIM; mkdir -p $SHIM/w2s_bench
-  for f in "$PWD"/benchmark/*; do ln -s "$f" $SHIM/w2s_bench/; done
+  for f in "$PWD"/w2s_bench/*; do ln -s "$f" $SHIM/w2s_bench/; done
   for p in methods tasks leaderboard; do ln -s "$PWD/$p" $SHIM/w2s_bench/$p; done
   export PYTHONPATH=$SHIM${PYTHONPATH:+:$PYTHONPATH}
 fi

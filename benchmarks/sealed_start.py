@@ -7,7 +7,7 @@ A throw-away method module records `time.time()` on its first line; a describe j
 `registry.method_refs` runs to read a config: the cheapest sealed job) imports it. Per repeat:
 
 - `audit-hook`, `bubblewrap cold` (`W2S_BENCH_ZYGOTE=0`: a fresh sandboxed interpreter per job)
-  and `bubblewrap warm` (a fork of the warm worker, `benchmark/zygote.py`): `run_sealed` with the
+  and `bubblewrap warm` (a fork of the warm worker, `w2s_bench/zygote.py`): `run_sealed` with the
   default hidden paths; "to method code" is the method's first line minus the call's start,
   "job" the whole call. The warm worker starts in the warm-up round (its start-up is shown as
   `bubblewrap warm, first job`);

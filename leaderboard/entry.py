@@ -238,7 +238,7 @@ def check_entry(folder: Path, gold_cache: dict | None = None) -> tuple[object | 
     ref = None
     if result.method not in registry.METHODS:
         bad(
-            f"method {result.method!r} is not registered in this repository (benchmark/registry.py "
+            f"method {result.method!r} is not registered in this repository (w2s_bench/registry.py "
             f"METHODS); add its file and registry line in the same pull request"
         )
     else:

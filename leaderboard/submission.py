@@ -7,7 +7,7 @@ only what a submission consists of:
 
 - `methods/` (a method's file or folder, and changes to other methods, which verify then catches
   as code that no longer matches the entries recorded with it);
-- new lines of the `METHODS` dict in `benchmark/registry.py`, read from the pull request's
+- new lines of the `METHODS` dict in `w2s_bench/registry.py`, read from the pull request's
   registry by parsing it, each checked to be a plain `"name": "w2s_bench.methods.module:Class"`
   string (a changed or removed line of an existing name is refused);
 - `leaderboard/entries/`, and the generated board (`LEADERBOARD.md`, `leaderboard.csv`, `plots/`,
@@ -15,7 +15,7 @@ only what a submission consists of:
 
 Anything else the pull request changes is listed and left out: a harness change is reviewed and
 merged on its own, before entries that depend on it. The method's code then runs only where the
-verifier puts it, in sealed processes (benchmark/isolate.py): whatever its import does (rewrite
+verifier puts it, in sealed processes (w2s_bench/isolate.py): whatever its import does (rewrite
 the verifier, say) it does inside a read-only sandbox, and `verify` compares its code hash and
 re-runs every cell.
 """
@@ -36,7 +36,7 @@ TAKEN = (
     "leaderboard/plots",
     "leaderboard/site",
 )
-REGISTRY = "benchmark/registry.py"
+REGISTRY = "w2s_bench/registry.py"
 METHOD_PATH = re.compile(r"^w2s_bench\.methods\.[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

@@ -129,7 +129,7 @@ def test_a_method_cannot_read_the_board_in_a_non_editable_install(workdir, tmp_p
     read an entry, in each isolation."""
     src, venv = tmp_path / "src", tmp_path / "venv"
     ignore = shutil.ignore_patterns("__pycache__", "entries", "site", "plots", "*.egg-info")
-    for d in ("benchmark", "methods", "tasks", "leaderboard"):
+    for d in ("w2s_bench", "methods", "tasks", "leaderboard"):
         shutil.copytree(REPO / d, src / d, ignore=ignore)
     for f in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / f, src / f)

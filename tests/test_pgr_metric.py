@@ -1,4 +1,4 @@
-"""The `evaluate` metric module (benchmark/metrics/pgr/pgr.py) is the scorer: loaded by path,
+"""The `evaluate` metric module (w2s_bench/metrics/pgr/pgr.py) is the scorer: loaded by path,
 offline, it returns what `scoring.score_cell` returns, and what the committed leaderboard stores."""
 
 import json

@@ -14,8 +14,8 @@ from w2s_bench.specs import SpecError
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = (
-    "benchmark/registry.py",
-    "benchmark/run.py",
+    "w2s_bench/registry.py",
+    "w2s_bench/run.py",
     "leaderboard/reproduce.py",
     "methods/naive.py",
     "methods/__init__.py",
@@ -48,15 +48,15 @@ def _trees(tmp_path):
         shutil.copyfile(REPO / f, base / f)
     shutil.copytree(base, pr)
     (pr / "methods" / "evil.py").write_text(EVIL.format(target=str(pr / "leaderboard" / "reproduce.py")))
-    text = (pr / "benchmark/registry.py").read_text()
-    (pr / "benchmark/registry.py").write_text(
+    text = (pr / "w2s_bench/registry.py").read_text()
+    (pr / "w2s_bench/registry.py").write_text(
         text.replace(
             '    "naive": "w2s_bench.methods.naive:Naive",\n',
             '    "naive": "w2s_bench.methods.naive:Naive",\n    "evil": "w2s_bench.methods.evil:Evil",\n',
         )
     )
     (pr / "leaderboard/reproduce.py").write_text("def reproduce_entries(*a, **k):\n    return []\n")
-    (pr / "benchmark/run.py").write_text("# the harness, changed by the pull request\n")
+    (pr / "w2s_bench/run.py").write_text("# the harness, changed by the pull request\n")
     entry = pr / "leaderboard/entries/pocket.v3/pocket_frozen/evil/result.json"
     entry.parent.mkdir(parents=True)
     entry.write_text("{}")
@@ -68,17 +68,17 @@ def test_take_lays_only_the_submission_onto_the_base(tmp_path):
     verifier = (base / "leaderboard/reproduce.py").read_bytes()
     notes = take(pr, base)
     assert (base / "leaderboard/reproduce.py").read_bytes() == verifier  # the base's verifier
-    assert (base / "benchmark/run.py").read_bytes() == (REPO / "benchmark/run.py").read_bytes()
+    assert (base / "w2s_bench/run.py").read_bytes() == (REPO / "w2s_bench/run.py").read_bytes()
     assert (base / "methods/evil.py").exists()
     assert (base / "leaderboard/entries/pocket.v3/pocket_frozen/evil/result.json").exists()
     from w2s_bench.leaderboard.submission import methods_dict
 
-    assert methods_dict(base / "benchmark/registry.py")["evil"] == "w2s_bench.methods.evil:Evil"
+    assert methods_dict(base / "w2s_bench/registry.py")["evil"] == "w2s_bench.methods.evil:Evil"
     assert notes[0] == "registered evil (w2s_bench.methods.evil:Evil)"
     assert notes[-1] == (
-        "left out (verified with the base branch's code instead): benchmark/run.py, leaderboard/reproduce.py"
+        "left out (verified with the base branch's code instead): leaderboard/reproduce.py, w2s_bench/run.py"
     )
-    compile((base / "benchmark/registry.py").read_text(), "registry.py", "exec")
+    compile((base / "w2s_bench/registry.py").read_text(), "registry.py", "exec")
 
 
 @pytest.mark.parametrize(
@@ -99,8 +99,8 @@ def test_take_lays_only_the_submission_onto_the_base(tmp_path):
 )
 def test_take_refuses_registry_edits_beyond_new_lines(tmp_path, edit, message):
     base, pr = _trees(tmp_path)
-    text = (pr / "benchmark/registry.py").read_text()
-    (pr / "benchmark/registry.py").write_text(text.replace(*edit))
+    text = (pr / "w2s_bench/registry.py").read_text()
+    (pr / "w2s_bench/registry.py").write_text(text.replace(*edit))
     with pytest.raises(SubmissionError, match=message.replace("(", r"\(").replace(")", r"\)")):
         take(pr, base)
 

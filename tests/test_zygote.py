@@ -1,4 +1,4 @@
-"""Warm sealed workers (benchmark/zygote.py): a job forked from the zygote runs like one in a fresh
+"""Warm sealed workers (w2s_bench/zygote.py): a job forked from the zygote runs like one in a fresh
 sandboxed interpreter, and nothing an earlier job left behind (files, processes, memory, module
 globals, environment) is reachable from the next one. Each probe is first shown to find what it
 looks for inside the job that left it, so that none passes vacuously."""

@@ -6,7 +6,7 @@ intermediate rungs, the task's unlabeled text, frozen pretrained features, unsup
 fine-tuning and the seed. Nothing here carries gold labels: `WeakLabels` holds the inputs of
 `student_train` and `val` with the weak model's soft labels, and the context holds rung specs and
 texts only. `train_student` runs in a separate process that never held a gold label
-(benchmark/isolate.py).
+(w2s_bench/isolate.py).
 
 Inputs are texts (binary tasks) or (text_a, text_b) pairs (pairwise tasks; p(label = 1) is the
 preference for a). On a generative task (e.g. predict the chess move as text) the weak labels are

@@ -222,7 +222,7 @@ def default_hidden() -> list[Path]:
 
 def method_refs(names, paths: dict | None = None, configs: dict | None = None, hidden=()) -> dict[str, MethodRef]:
     """`MethodRef`s of registered methods (or of `paths[name]`, with `configs[name]` overriding
-    defaults), their configs read by a sealed child (benchmark/isolate.py), one for all.
+    defaults), their configs read by a sealed child (w2s_bench/isolate.py), one for all.
     `hidden`: the gold paths of the tasks the caller will run (stages.gold_paths), hidden from
     that child as from training, on top of `default_hidden()`."""
     from w2s_bench.isolate import IsolatedFailure, run_sealed

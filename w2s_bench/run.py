@@ -87,7 +87,7 @@ def _check_frozen(ref, ceiling: str, ladder, pairs) -> None:
 
 def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, ceiling, weak_train_size=None):
     """One task x pair x seed cell: its predictions and the stages it computed. Runs in the
-    driver (executor "local") or in a Ray worker (executor "ray", benchmark/ray_executor.py)."""
+    driver (executor "local") or in a Ray worker (executor "ray", w2s_bench/ray_executor.py)."""
     from w2s_bench.stages import Cache, run_cell
 
     cache = Cache(cache_root)

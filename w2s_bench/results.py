@@ -75,7 +75,7 @@ class Environment(Frozen):
     device: str
     dtype: str
     threads: int
-    # how the method's processes were sealed (benchmark/isolate.py): "bubblewrap" or "audit-hook"
+    # how the method's processes were sealed (w2s_bench/isolate.py): "bubblewrap" or "audit-hook"
     isolation: str | None = None
 
 

