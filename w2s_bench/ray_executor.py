@@ -16,13 +16,21 @@ cluster, as a Ray remote function. Ray does the scheduling:
 Every worker must see the stage cache at the same path: on several hosts it must live on a shared
 filesystem (NFS, Lustre, ...). Stages are written to a temp folder and renamed into place, so two
 workers finishing the same stage keep one copy. Each host needs the same w2s-bench install.
+
+Stopping (a cell's error, Ctrl-C): the cells not started yet skip their work — the driver leaves a
+flag file in the cache (`CANCELLED`) that a cell reads before it starts — and the running ones
+finish, their stages cached. Ray's own `ray.cancel` is not used: cancelling a task while its
+reply is on the way crashes the driver in Ray's task manager ("Check failed: it !=
+submissible_tasks_.end()", ray-project/ray#54846), which killed the test suite about every other run.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 from w2s_bench.specs import SpecError
 
@@ -38,7 +46,12 @@ SHARED_ENV = (
 
 _lock = threading.Lock()
 _first: dict[tuple, object] = {}  # (ray job id, cache, shared stage) -> done-token of its first cell
-_pending: set = set()  # cells submitted from this driver and not yet collected
+_stops: set[Path] = set()  # the stop flags of the grids this driver is collecting
+CANCELLED = "ray-cancelled"  # the cache's folder of stop flags, one file per stopped grid
+
+
+class Skipped:
+    """What a cell returns when its grid was stopped before it started."""
 
 
 def _ray():
@@ -94,7 +107,12 @@ def _facts() -> dict:
 def _run_cell(fn, job: dict, splits, *after):
     """A cell on a worker: (its output or the exception it raised, the worker's device and
     threads), and a done-token. The exception is returned, not raised, so that the token of a
-    failed cell still resolves for the cells waiting on it."""
+    failed cell still resolves for the cells waiting on it. A cell whose grid was stopped before
+    it started returns `Skipped` at once."""
+    job = dict(job)
+    stop = job.pop("stop", None)
+    if stop and os.path.exists(stop):
+        return (Skipped(), {}), None
     try:
         out = fn(**job, splits=splits)
     except Exception as e:  # noqa: BLE001 - re-raised by the driver, in grid order
@@ -114,14 +132,18 @@ def map_cells(
     fn, jobs: list[dict], address: str | None = None, cpus_per_cell: int = 1, facts: list | None = None
 ) -> Iterator:
     """`fn(**job)` for every job on Ray, yielded in the order of `jobs`; a cell's error is raised
-    at its turn, after cancelling the cells still queued. `facts` collects each cell's worker
-    device and torch threads (see `environment_update`)."""
+    at its turn, after stopping the cells not started yet (see the module docstring). `facts`
+    collects each cell's worker device and torch threads (see `environment_update`)."""
     ray = connect(address)
     remote = ray.remote(**_resources(ray, cpus_per_cell), num_returns=2)(_run_cell)
     job_id = ray.get_runtime_context().get_job_id()
     splits_refs, refs, dones = {}, [], []
+    stop = Path(jobs[0]["cache_root"]) / CANCELLED / uuid.uuid4().hex if jobs else None
+    with _lock:
+        _stops.add(stop)
     for job in jobs:
         job = dict(job)
+        job["stop"] = str(stop)
         splits = job.pop("splits")
         if id(splits) not in splits_refs:  # stored once per task, not once per cell
             splits_refs[id(splits)] = ray.put(splits)
@@ -131,37 +153,44 @@ def map_cells(
             out, done = remote.remote(fn, job, splits_refs[id(splits)], *after)
             for k in keys:
                 _first.setdefault(k, done)
-            _pending.add(out)
         refs.append(out)
         dones.append(done)
     try:
         for i, ref in enumerate(refs):
             value, worker = ray.get(ref)
-            _pending.discard(ref)
+            if isinstance(value, Skipped):  # another method's grid failed, or Ctrl-C
+                raise RuntimeError("the grid was stopped before this cell started (another method failed, or Ctrl-C)")
             if isinstance(value, Exception):
                 raise value
             if facts is not None:
                 facts.append(worker)
             refs[i] = None
             yield value
-    except BaseException:  # an error or Ctrl-C: what is still queued or running is not needed
+    except BaseException:  # an error or Ctrl-C: what has not started is not needed
+        _stop(stop)
         cancelled = {d for d, r in zip(dones, refs) if r is not None}
-        for ref in refs:
-            if ref is not None:
-                ray.cancel(ref)
-                _pending.discard(ref)
-        with _lock:  # a later run must not wait on a cancelled cell
+        with _lock:  # a later run must not wait on a skipped cell
             for k in [k for k, d in _first.items() if d in cancelled]:
                 del _first[k]
         raise
+    finally:
+        with _lock:
+            _stops.discard(stop)
+
+
+def _stop(flag: Path | None) -> None:
+    if flag is not None:
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
 
 
 def cancel_all() -> None:
-    """Cancel every cell this driver submitted and has not collected (all methods' grids)."""
-    import ray
-
-    for ref in list(_pending):
-        ray.cancel(ref)
+    """Stop every grid this driver is collecting (all methods'): their cells not started yet skip
+    their work."""
+    with _lock:
+        flags = list(_stops)
+    for flag in flags:
+        _stop(flag)
 
 
 def environment_update(facts: list[dict]) -> dict:
