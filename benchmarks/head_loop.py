@@ -30,12 +30,12 @@ import math
 import platform
 import pstats
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing_report import load_average, write_results
 
 
 def _data(suite_name: str, task_name: str, rung_name: str, split: str):
@@ -142,10 +142,7 @@ def main(argv=None) -> int:
         rows.append((ts, tb, t1))
     ratio = statistics.median(tb / ts for ts, tb, _ in rows)
     ratio1 = statistics.median(t1 / ts for ts, _, t1 in rows)
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "?"
+    load = load_average()
     lines = [
         f"rung {rung.name} on {args.task} {args.split}: {len(y)} rows x {x.shape[1]} features, "
         f"{rung.epochs} epochs x {math.ceil(len(y) / rung.batch_size)} batches of "
@@ -172,9 +169,7 @@ def main(argv=None) -> int:
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(20)
         print(s.getvalue())
-    if args.out:
-        cmd = "python benchmarks/head_loop.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        args.out.write_text(f"# Head loop: shared trainer vs bare PyTorch\n\n`{cmd.strip()}`\n\n{text}\n")
+    write_results(args.out, "Head loop: shared trainer vs bare PyTorch", "head_loop.py", argv, text)
     return 0
 
 

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing_report import load_average, write_results
+
 PROBE = """import time
 IMPORTED_AT = time.time()  # the method's first line
 from w2s_bench.api import Method
@@ -91,10 +93,7 @@ def main(argv=None) -> int:
             if r:
                 for k, v in row.items():
                     times.setdefault(k, []).append(v)
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "?"
+    load = load_average()
     lines = [
         f"{args.repeats} repeats after one warm-up round; {os.cpu_count()} CPUs, load average at the end {load}",
         "",
@@ -105,9 +104,7 @@ def main(argv=None) -> int:
         lines.append(f"| {k} | {statistics.median(v):.2f} | {min(v):.2f} | {max(v):.2f} |")
     text = "\n".join(lines)
     print(text)
-    if args.out:
-        cmd = "python benchmarks/sealed_start.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        args.out.write_text(f"# Sealed process start-up\n\n`{cmd.strip()}`\n\n{text}\n")
+    write_results(args.out, "Sealed process start-up", "sealed_start.py", argv, text)
     return 0
 
 
