@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from toydata import toy
 
 from w2s_bench import features as F
 from w2s_bench import train as T
@@ -14,17 +15,7 @@ from w2s_bench.api import StudentContext
 from w2s_bench.registry import load_ladder
 from w2s_bench.train import Labeled, TrainedClassifier, fit, soft_ce
 
-TEXTS = (
-    "a fine film",
-    "dull and long",
-    "a wonderful, moving story",
-    "bad",
-    "great fun",
-    "the worst thing this year, truly awful in every way",
-    "loved it",
-    "boring",
-) * 4
-DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 4, dtype=float))
+TEXTS, DATA = toy(4)
 
 
 @pytest.fixture

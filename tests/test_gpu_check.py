@@ -10,23 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toydata import toy
 
 from w2s_bench.registry import load_ladder
-from w2s_bench.train import Labeled, Optimizer, device, fit
+from w2s_bench.train import Optimizer, device, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_NAIVE = ROOT / "leaderboard" / "entries" / "pocket" / "pocket" / "naive"
-TEXTS = (
-    "a fine film",
-    "dull and long",
-    "a wonderful, moving story",
-    "bad",
-    "great fun",
-    "the worst thing this year, truly awful in every way",
-    "loved it",
-    "boring",
-) * 2
-DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 2, dtype=float))
+TEXTS, DATA = toy(2)
 
 
 def _script(name):

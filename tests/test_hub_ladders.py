@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from toydata import toy
 from transformers.pytorch_utils import Conv1D
 
 from w2s_bench.models import backbone_base, build_classifier, load_tokenizer
 from w2s_bench.registry import load_ladder
 from w2s_bench.specs import HubSource, SpecError
-from w2s_bench.train import Labeled, fit
+from w2s_bench.train import fit
 
 HUB_LADDERS = {
     "gpt2": ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"],
@@ -22,17 +23,7 @@ HUB_LADDERS = {
     "pythia": ["70m", "160m", "410m", "1b", "1.4b", "2.8b"],
 }
 
-TEXTS = (
-    "a fine film",
-    "dull and long",
-    "a wonderful, moving story",
-    "bad",
-    "great fun",
-    "the worst thing this year, truly awful in every way",
-    "loved it",
-    "boring",
-) * 2
-DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 2, dtype=float))
+TEXTS, DATA = toy(2)
 
 
 @pytest.mark.parametrize("name", sorted(HUB_LADDERS))

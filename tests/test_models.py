@@ -6,23 +6,14 @@ import copy
 import numpy as np
 import pytest
 import torch
+from toydata import toy
 
 from w2s_bench.models import load_tokenizer
 from w2s_bench.registry import load_ladder
 from w2s_bench.specs import HubSource, LoraSpec, RungSpec
-from w2s_bench.train import Labeled, TrainedClassifier, fit
+from w2s_bench.train import TrainedClassifier, fit
 
-TEXTS = (
-    "a fine film",
-    "dull and long",
-    "a wonderful, moving story",
-    "bad",
-    "great fun",
-    "the worst thing this year, truly awful in every way",
-    "loved it",
-    "boring",
-) * 2
-DATA = Labeled(TEXTS, np.array([1, 0, 1, 0, 1, 0, 1, 0] * 2, dtype=float))
+TEXTS, DATA = toy(2)
 
 
 @pytest.fixture(scope="module")

