@@ -60,7 +60,9 @@ def near_duplicate_share(splits, threshold: float = 0.9) -> float:
     return float((sims >= threshold).mean())
 
 
-def ladder_table(tasks, seeds, cache) -> list[str]:
+def ladder_table(tasks, seeds, cache, split: str = "val") -> list[str]:
+    """Every rung's head trained on student_train gold (selected on val), its gold accuracy on
+    `split` (val, or test: 2000 examples where the task has them, four times val's)."""
     from w2s_bench.features import rung_key
     from w2s_bench.registry import load_ladder
     from w2s_bench.stages import MARKER, Cache, _gold, _texts, frozen_features, key_of
@@ -74,38 +76,40 @@ def ladder_table(tasks, seeds, cache) -> list[str]:
     mpnet0 = first.model_copy(update={"name": "mpnet0", "num_layers": 0})
     mpnet12 = first.model_copy(update={"name": "mpnet12", "num_layers": 12})
     lines = [
-        "| task | mpnet0 (off) | " + " | ".join(names) + " | mpnet12 (off) | ladder strictly rising |",
-        "|---|---|" + "---|" * (len(names) + 2),
+        "| task | mpnet0 (off) | " + " | ".join(names) + " | mpnet12 (off) | smallest step | ladder strictly rising |",
+        "|---|---|" + "---|" * (len(names) + 3),
     ]
 
-    def acc(r, train, val):
+    def acc(r, train, val, ev):
         return float(
             np.mean(
-                [((fit(r, train, val, seed).predict(val.texts) > 0.5) == (val.targets > 0.5)).mean() for seed in seeds]
+                [((fit(r, train, val, seed).predict(ev.texts) > 0.5) == (ev.targets > 0.5)).mean() for seed in seeds]
             )
         )
 
     for t in tasks:
         splits = load_splits(load_task(t))
-        frozen_features(cache, [(r, ("student_train", "val")) for r in (mpnet0, *ladder.rungs)], splits, {"task": t})
+        reads = tuple(dict.fromkeys(("student_train", "val", split)))
+        frozen_features(cache, [(r, reads) for r in (mpnet0, *ladder.rungs)], splits, {"task": t})
         train = Labeled(_texts(splits["student_train"]), _gold(splits["student_train"]))
         val = Labeled(_texts(splits["val"]), _gold(splits["val"]))
-        accs = [acc(r, train, val) for r in ladder.rungs]
+        ev = Labeled(_texts(splits[split]), _gold(splits[split]))
+        accs = [acc(r, train, val, ev) for r in ladder.rungs]
         cached = all(
             (
                 cache.folder("frozen_features", key_of("frozen_features", rung_key(mpnet12), split_hash(splits[s])))
                 / MARKER
             ).exists()
-            for s in ("student_train", "val")
+            for s in reads
         )
         if cached:
-            frozen_features(cache, [(mpnet12, ("student_train", "val"))], splits, {"task": t})
-        top = f"{acc(mpnet12, train, val):.3f}" if cached else "not computed"
-        rising = all(b > a for a, b in zip(accs, accs[1:]))
+            frozen_features(cache, [(mpnet12, reads)], splits, {"task": t})
+        top = f"{acc(mpnet12, train, val, ev):.3f}" if cached else "not computed"
+        steps = [b - a for a, b in zip(accs, accs[1:])]
         lines.append(
-            f"| {t} | {acc(mpnet0, train, val):.3f} | "
+            f"| {t} | {acc(mpnet0, train, val, ev):.3f} | "
             + " | ".join(f"{a:.3f}" for a in accs)
-            + f" | {top} | {'yes' if rising else 'no'} |"
+            + f" | {top} | {min(steps):+.3f} | {'yes' if min(steps) > 0 else 'no'} |"
         )
         print(lines[-1], flush=True)
     return lines
@@ -264,6 +268,9 @@ def main(argv=None) -> int:
         default="multiemo_sentences,tweet_sentiment,rotten_tomatoes.v3",
         help="tasks of the head-epochs and weak-end tables",
     )
+    ap.add_argument(
+        "--ladder-split", default="val", choices=["val", "test"], help="where the ladder table scores gold accuracy"
+    )
     ap.add_argument("--cache-dir", default=None, help="stage cache (default: $W2S_BENCH_HOME/cache)")
     ap.add_argument("--out", default="benchmarks/results/pocket_v4_sweep.md")
     args = ap.parse_args(argv)
@@ -294,11 +301,12 @@ def main(argv=None) -> int:
             ) + [""]
         if "ladder" not in args.skip:
             out += [
-                f"## Ladder {LADDER}: gold val accuracy, head trained on student_train gold "
+                f"## Ladder {LADDER}: gold {args.ladder_split} accuracy, head trained on student_train gold "
                 f"(mean over seeds {args.ladder_seeds})",
                 "",
             ]
-            out += ladder_table(tasks, [int(s) for s in args.ladder_seeds.split(",")], cache) + [""]
+            ladder_seeds = [int(s) for s in args.ladder_seeds.split(",")]
+            out += ladder_table(tasks, ladder_seeds, cache, args.ladder_split) + [""]
         if "tasks" not in args.skip:
             out += [f"## Candidate tasks (weak mpnet1 -> strong mpnet8, naive, seeds {args.seeds})", ""]
             out += task_table(tasks, seeds, cache, Path(tmp)) + [""]
@@ -306,6 +314,7 @@ def main(argv=None) -> int:
         f"`python benchmarks/pocket_v4_sweep.py --seeds {args.seeds} --ladder-seeds {args.ladder_seeds} "
         + (f"--epochs-tasks {args.epochs_tasks} " if {"epochs", "weak"} - set(args.skip) else "")
         + (f"--tasks {args.tasks}" if {"ladder", "tasks"} - set(args.skip) else "")
+        + (f" --ladder-split {args.ladder_split}" if args.ladder_split != "val" else "")
         + "".join(f" --skip {s}" for s in args.skip)
         + f"`: {time.time() - t0:.0f} s on this machine "
         f"(stage cache shared with earlier runs; features of a task not yet cached are computed first)."

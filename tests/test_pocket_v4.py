@@ -223,12 +223,23 @@ def test_weak_subset_is_a_balanced_prefix():
     assert weak_subset(rows, None) is rows
 
 
-def test_pocket_v4_smoke_run_end_to_end(tmp_path):
+def test_pocket_v4_smoke_run_end_to_end(tmp_path, monkeypatch):
     """The suite runs (a --limit smoke run on one task and pair): a data-limited weak model, the
-    headline pair in the summary, the trend in the report."""
+    headline pair in the summary, the trend in the report; the first cell encodes every rung the
+    run's pairs read, one forward pass of the deepest cut per split."""
+    from w2s_bench import train as T
     from w2s_bench.report import write_report
     from w2s_bench.run import evaluate
 
+    passes = []
+    real = T.encode_frozen_family
+    monkeypatch.setattr(
+        T,
+        "encode_frozen_family",
+        lambda rungs, texts, desc=None: (
+            passes.append((desc.split()[-1], {r.name for r in rungs})) or real(rungs, texts, desc)
+        ),
+    )
     out = evaluate(
         method="naive",
         suite="pocket.v4",
@@ -239,6 +250,10 @@ def test_pocket_v4_smoke_run_end_to_end(tmp_path):
         cache_dir=tmp_path / "cache",
         out=tmp_path / "res",
         quiet=True,
+    )
+    every = {"mpnet1", "mpnet2", "mpnet4", "mpnet8"}  # mpnet4: bootstrap's step between 1 and 8
+    assert sorted(passes) == sorted(
+        [("weak_train", {"mpnet1"}), ("student_train", every), ("val", every), ("test", every - {"mpnet4"})]
     )
     result = out["result"]
     assert result.protocol.weak_train_size == 400 and result.protocol.headline == ("mpnet1", "mpnet8")

@@ -85,9 +85,13 @@ def _check_frozen(ref, ceiling: str, ladder, pairs) -> None:
             raise SpecError(str(no_backbone_training(rung, "--ceiling generative (LM fine-tuning)")))
 
 
-def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, method, ceiling, weak_train_size=None):
+def cell_predictions(
+    cache_root, task, splits, ladder, weak, strong, seed, method, ceiling, weak_train_size=None, run_pairs=()
+):
     """One task x pair x seed cell: its predictions and the stages it computed. Runs in the
-    driver (executor "local") or in a Ray worker (executor "ray", w2s_bench/ray_executor.py)."""
+    driver (executor "local") or in a Ray worker (executor "ray", w2s_bench/ray_executor.py).
+    `run_pairs`: every pair of the run (the first cell of a task encodes all their frozen features
+    in one pass of each backbone family)."""
     from w2s_bench.stages import Cache, run_cell
 
     cache = Cache(cache_root)
@@ -102,6 +106,7 @@ def cell_predictions(cache_root, task, splits, ladder, weak, strong, seed, metho
         method,
         ceiling,
         weak_train_size=weak_train_size,
+        run_pairs=tuple(run_pairs),
     )
     return p, cache.computed
 
@@ -197,6 +202,7 @@ def evaluate(
             "method": ref,
             "ceiling": ceiling,
             "weak_train_size": suite_spec.protocol.weak_train_size,
+            "run_pairs": tuple(pairs),
         }
         for task in task_specs
         for w, s in pairs

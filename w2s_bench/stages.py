@@ -370,6 +370,20 @@ def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
     return list(dict.fromkeys(Path(p).absolute() for p in paths))
 
 
+def frozen_needs(ladder: LadderSpec, weak: RungSpec, strong: RungSpec) -> list[tuple[RungSpec, tuple]]:
+    """The frozen-backbone rungs a cell of the pair weak -> strong reads, each with its splits:
+    the weak rung all four, the strong rung the student's three, the rungs between (bootstrap's
+    steps) student_train and val."""
+    names = [r.name for r in ladder.rungs]
+    lo, hi = names.index(weak.name), names.index(strong.name)
+    needs = [
+        (weak, SPLITS),
+        (strong, ("student_train", "val", "test")),
+        *((r, ("student_train", "val")) for r in ladder.rungs[lo + 1 : hi]),
+    ]
+    return [(r, n) for r, n in needs if r.kind == "frozen"]
+
+
 def run_cell(
     cache: Cache,
     task: TaskSpec,
@@ -382,6 +396,7 @@ def run_cell(
     ceiling: str = "standard",
     features: bool = True,
     weak_train_size: int | None = None,
+    run_pairs: tuple = (),
 ) -> CellPredictions:
     """All stages of one task x pair x seed cell; each read from the cache when already done.
     `method`: a `registry.MethodRef`; its code runs only in sealed processes (isolate.py).
@@ -389,7 +404,9 @@ def run_cell(
     unsupervised LM fine-tuning on the task's inputs, as the generative method does).
     `features`: also compute the saliency-probe features (the scorer's diagnostics need them).
     `weak_train_size`: the weak model trains on that many examples of weak_train (the suite's
-    protocol; tasks.weak_subset), else on all of it."""
+    protocol; tasks.weak_subset), else on all of it. `run_pairs`: the (weak, strong) names of the
+    run's other pairs on this task; their frozen features are computed with this cell's (the
+    cached stages are the same either way: only when they are computed changes)."""
     from w2s_bench.api import StudentContext, Targets, WeakLabels
     from w2s_bench.models import build_classifier
     from w2s_bench.tasks.builders import split_hash
@@ -404,16 +421,15 @@ def run_cell(
     task_id = [task.name, spec_hash(task), {s: split_hash(rows) for s, rows in splits.items()}]
     meta = {"task": task.name, "seed": seed}
 
-    # frozen-backbone rungs: their pooled features of each split they read, computed once
+    # frozen-backbone rungs: their pooled features of each split they read, computed once; with
+    # the run's other pairs' too, so that a family's cuts share one pass however the pairs are ordered
     names = [r.name for r in ladder.rungs]
     lo, hi = names.index(weak.name), names.index(strong.name)
     between = tuple(ladder.rungs[lo + 1 : hi])
-    needs = (
-        (weak, SPLITS),
-        (strong, ("student_train", "val", "test")),
-        *((r, ("student_train", "val")) for r in between),
-    )  # a family's cuts share one pass
-    frozen_features(cache, [(r, n) for r, n in needs if r.kind == "frozen"], splits, meta)
+    wanted = frozen_needs(ladder, weak, strong)
+    for w, s in run_pairs:
+        wanted += frozen_needs(ladder, ladder.rung(w), ladder.rung(s))
+    frozen_features(cache, wanted, splits, meta)
 
     # weak model on weak_train ground truth, then its soft labels on the three other splits
     from w2s_bench.tasks import weak_subset
