@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,119 @@ def lc0_eval(fen: str, timeout: float = 120.0) -> Lc0Eval:
     return Lc0Eval(dict(sorted(priors.items(), key=lambda kv: -kv[1])), wl, draw)
 
 
+@dataclass(frozen=True)
+class Lc0Move:
+    prior: float  # the policy head's probability (PolicyTemperature 1)
+    visits: int  # N after the search
+    q: float  # the move's Q (mover's view; the parent's Q, first-play-urgency, when unvisited)
+    value: float | None  # the value head on the position after the move (mover's view), if visited
+
+
+@dataclass(frozen=True)
+class Lc0Search:
+    moves: dict[str, Lc0Move]  # legal move (UCI) -> its statistics, highest prior first
+    wl: float  # the root's win minus loss after the search (side to move's view)
+    draw: float
+    value: float  # the value head's raw win minus loss at the root (V)
+    bestmove: str
+
+
+_LC0_LINE = re.compile(
+    r"info string (\S+)\s.*?N:\s*(\d+) .*?\(P:\s*([\d.]+)%\).*?\(WL:\s*(\S+)\).*?\(D:\s*(\S+)\)"
+    r".*?\(Q:\s*(\S+)\).*?\(V:\s*(\S+)\)"
+)
+
+
+def parse_verbose_stats(lines: list[str]) -> Lc0Search:
+    """An Lc0Search from lc0's VerboseMoveStats lines (one per move, then the root's `node` line)
+    and its bestmove line. Unvisited moves print `-.-----` for WL and V."""
+    moves, root, best = {}, None, None
+    for line in lines:
+        if line.startswith("bestmove"):
+            best = line.split()[1]
+            continue
+        m = _LC0_LINE.match(line)
+        if not m:
+            continue
+        name, n, p, wl, d, q, v = m.groups()
+        value = None if v.startswith("-.") else float(v)
+        if name == "node":
+            root = (float(wl), float(d), value)
+        else:
+            moves[name] = Lc0Move(float(p) / 100, int(n), float(q), value)
+    if root is None or best is None:
+        raise RuntimeError("lc0 printed no root statistics or no bestmove")
+    ordered = dict(sorted(moves.items(), key=lambda kv: -kv[1].prior))
+    return Lc0Search(ordered, root[0], root[1], root[2], best)
+
+
+def in_board_frame(found: Lc0Search, board: chess.Board) -> Lc0Search:
+    """The search with its moves in python-chess's UCI: lc0 names castling king-takes-rook in its
+    move statistics (e1h1 for e1g1)."""
+    moves = {board.parse_uci(k).uci(): v for k, v in found.moves.items()}
+    return Lc0Search(moves, found.wl, found.draw, found.value, board.parse_uci(found.bestmove).uci())
+
+
+class Lc0Process:
+    """One persistent lc0 UCI process (Threads 1, VerboseMoveStats, PolicyTemperature 1):
+    `search(position, nodes)` gives every legal move's prior, visits and Q and the root's value.
+    A position is a FEN or a chess.Board; a board is sent with its moves from its root, so that
+    lc0's history planes see the game (a bare FEN: lc0 fills the history itself)."""
+
+    def __init__(self, threads: int = 1):
+        self.proc = subprocess.Popen(
+            lc0_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        self._send(
+            f"uci\nsetoption name Threads value {threads}\nsetoption name VerboseMoveStats value true\n"
+            "setoption name PolicyTemperature value 1.0\nisready"
+        )
+        self._until("readyok")
+
+    def _send(self, text: str) -> None:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def _until(self, prefix: str) -> list[str]:
+        lines = []
+        for line in self.proc.stdout:
+            lines.append(line.rstrip())
+            if line.startswith(prefix):
+                return lines
+        raise RuntimeError("lc0 ended")
+
+    @staticmethod
+    def position_command(position: str | chess.Board) -> str:
+        if isinstance(position, str):
+            return f"position fen {position}"
+        moves = " ".join(m.uci() for m in position.move_stack)
+        root = position.root().fen()
+        return f"position fen {root}" + (f" moves {moves}" if moves else "")
+
+    def search(self, position: str | chess.Board, nodes: int = 1) -> Lc0Search:
+        self._send(f"ucinewgame\n{self.position_command(position)}\ngo nodes {nodes}")
+        board = chess.Board(position) if isinstance(position, str) else position
+        return in_board_frame(parse_verbose_stats(self._until("bestmove")), board)
+
+    def close(self) -> None:
+        try:
+            self._send("quit")
+            self.proc.wait(30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def lc0_to_onnx(out: Path | None = None) -> Path:
     """The T1 network as ONNX (lc0's `leela2onnx`; input /input/planes [batch, 112, 8, 8], outputs
     /output/policy [batch, 1858], /output/wdl [batch, 3], /output/mlh), converted once into
@@ -257,3 +371,113 @@ def lc0_to_onnx(out: Path | None = None) -> Path:
         raise RuntimeError(f"lc0 leela2onnx failed ({proc.returncode}): {proc.stderr[-500:]}")
     os.replace(tmp, out)
     return out
+
+
+# ---- chess networks as frozen rungs: features of (position, candidate move) texts -------------
+
+# the chess tasks' pairwise texts (tasks/chess.v2.toml's template): the candidate move (UCI),
+# the position (FEN) and the game's moves from the start (SAN, space-separated)
+_MOVE_TEXT = re.compile(r"Move: (\S+) \| Position: (.+?) \| Moves: ?(.*)", re.S)
+# what each network's rung can read (chosen by measurement: benchmarks/results/chess_gap_probe.md)
+NET_FEATURES = {
+    "maia3": ("move_logit", "value_after"),
+    "lc0": ("log_prior", "value_after"),
+}
+NET_PATHS = {MAIA3_ONNX: "maia3", LC0_WEIGHTS: "lc0"}  # a rung's source path -> its network
+LOG_PRIOR_FLOOR = 1e-4  # lc0 prints priors to 0.01 %: log(max(prior, floor))
+
+
+def parse_move_text(text: str) -> tuple[chess.Board, chess.Move]:
+    """(the position with its game history as the move stack, the candidate move) of a chess
+    task's text. Where the moves do not replay to the FEN, the bare FEN (no history)."""
+    m = _MOVE_TEXT.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"not a chess move text (Move: <uci> | Position: <fen> | Moves: <san ...>): {text[:80]!r}")
+    uci, fen, moves = m.groups()
+    board = chess.Board()
+    try:
+        for san in moves.split():
+            board.push_san(san)
+    except ValueError:
+        board = chess.Board(fen)
+    if board.fen() != fen:
+        board = chess.Board(fen)
+    move = chess.Move.from_uci(uci)
+    if move not in board.legal_moves:
+        raise ValueError(f"{uci} is not a legal move in {fen}")
+    return board, move
+
+
+def terminal_value(board: chess.Board) -> float | None:
+    """The value, for the side that just moved, of a position where the game is over by the
+    rules (checkmate +1, stalemate or insufficient material 0); None while it goes on."""
+    if board.is_checkmate():
+        return 1.0
+    if board.is_game_over(claim_draw=False):
+        return 0.0
+    return None
+
+
+def maia3_value(out: Maia3Output) -> float:
+    """Maia3's expected score (win - loss) for the side to move."""
+    return float(out.wdl[2] - out.wdl[0])
+
+
+def _position_key(board: chess.Board) -> tuple:
+    return (board.root().fen(), tuple(m.uci() for m in board.move_stack), board.fen())
+
+
+def move_features(net: str, features: tuple[str, ...], texts: list[str], elo: int | None = None) -> np.ndarray:
+    """float32 [len(texts), len(features)]: network `net`'s own scores of each text's candidate move.
+    maia3: move_logit (the move's logit, at `elo` for both players), value_after (Maia3's expected
+    score of the position after the move, for the mover); lc0: log_prior (log of the policy
+    head's prior, one node), value_after (the value head on the position after the move, for the
+    mover). A move that ends the game gets `terminal_value` as its value_after. Each position's
+    root evaluation is computed once for all its candidate moves."""
+    allowed = NET_FEATURES[net]
+    bad = [f for f in features if f not in allowed]
+    if bad or not features:
+        raise ValueError(f"{net} features are {', '.join(allowed)}; got {list(features)}")
+    if net == "maia3" and elo is None:
+        raise ValueError("a maia3 rung needs an elo")
+    maia = load_maia3(1) if net == "maia3" else None
+    lc0 = Lc0Process() if net == "lc0" else None
+    roots: dict[tuple, object] = {}
+    out = np.zeros((len(texts), len(features)), np.float32)
+    try:
+        for i, text in enumerate(texts):
+            board, move = parse_move_text(text)
+            key = _position_key(board)
+            for j, name in enumerate(features):
+                if name in ("move_logit", "log_prior"):
+                    if key not in roots:
+                        roots[key] = maia(board, elo).move_logits if maia else lc0.search(board, 1)
+                    root = roots[key]
+                    if maia:
+                        out[i, j] = root[maia3_move_index(board, move)]
+                    else:
+                        out[i, j] = np.log(max(root.moves[move.uci()].prior, LOG_PRIOR_FLOOR))
+                else:  # value_after
+                    board.push(move)
+                    try:
+                        v = terminal_value(board)
+                        if v is None:
+                            v = -maia3_value(maia(board, elo)) if maia else -lc0.search(board, 1).value
+                    finally:
+                        board.pop()
+                    out[i, j] = v
+    finally:
+        if lc0:
+            lc0.close()
+    return out
+
+
+def rung_features(rung, texts: list[str]) -> np.ndarray:
+    """A chess-network rung's features (its `chess` table: which scores, Maia3's Elo) of `texts`."""
+    net = NET_PATHS.get(rung.source.path)
+    if net is None or rung.source.package != ASSET:
+        raise ValueError(
+            f"rung {rung.name}: a chess network is {ASSET} at {' or '.join(NET_PATHS)}, "
+            f"not {rung.source.package} {rung.source.path}"
+        )
+    return move_features(net, tuple(rung.chess.features), texts, rung.chess.elo)
