@@ -2,7 +2,7 @@
 checkmate_in_one: for N positions, the mating move against one other legal move (random, seeded;
 or Stockfish's best non-mating move), and each network's own score of each move:
 Maia3's move logit (elo given), lc0's policy-head prior (UCI VerboseMoveStats, 1 node, one
-persistent lc0 process). A pair is right when the mate scores higher: that is a one-feature
+persistent lc0 process, chess_nets.Lc0Process). A pair is right when the mate scores higher: that is a one-feature
 linear head's accuracy (its best sign), the floor of what a trained head on that feature gets.
 
   python benchmarks/chess_mate_probe.py --n 600 --seed 0
@@ -14,8 +14,6 @@ import argparse
 import json
 import math
 import random
-import re
-import subprocess
 import time
 
 import chess
@@ -23,7 +21,7 @@ import chess.engine
 import numpy as np
 
 from w2s_bench.assets import asset_path
-from w2s_bench.chess_nets import lc0_command, load_maia3, maia3_move_index
+from w2s_bench.chess_nets import Lc0Process, load_maia3, maia3_move_index
 
 
 def positions(n: int, seed: int):
@@ -49,48 +47,6 @@ def _mates(board, move):
         board.pop()
 
 
-class Lc0:
-    def __init__(self):
-        self.p = subprocess.Popen(
-            lc0_command(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-        )
-        self._send(
-            "uci\nsetoption name Threads value 1\nsetoption name VerboseMoveStats value true\n"
-            "setoption name PolicyTemperature value 1.0\nisready"
-        )
-        self._until("readyok")
-
-    def _send(self, s):
-        self.p.stdin.write(s + "\n")
-        self.p.stdin.flush()
-
-    def _until(self, prefix):
-        lines = []
-        for line in self.p.stdout:
-            lines.append(line.rstrip())
-            if line.startswith(prefix):
-                return lines
-        raise RuntimeError("lc0 ended")
-
-    def priors(self, fen):
-        self._send(f"ucinewgame\nposition fen {fen}\ngo nodes 1")
-        out = {}
-        for line in self._until("bestmove"):
-            m = re.match(r"info string (\S+)\s.*\(P:\s*([\d.]+)%\)", line)
-            if m and m.group(1) != "node":
-                out[m.group(1)] = float(m.group(2)) / 100
-        return out
-
-    def close(self):
-        self._send("quit")
-        self.p.wait(30)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=600)
@@ -99,7 +55,7 @@ def main():
     ap.add_argument("--sf-depth", type=int, default=8)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    maia, lc0 = load_maia3(1), Lc0()
+    maia, lc0 = load_maia3(1), Lc0Process()
     sf = chess.engine.SimpleEngine.popen_uci("/usr/games/stockfish")
     sf.configure({"Threads": 1})
     rows, t0 = [], time.time()
@@ -113,7 +69,7 @@ def main():
         logits = {e: maia(board, e).move_logits for e in args.elo}
         tm += time.time() - t
         t = time.time()
-        pri = lc0.priors(board.fen())
+        pri = {m: s.prior for m, s in lc0.search(board.fen(), 1).moves.items()}  # a bare FEN, as measured
         tl += time.time() - t
         row = {}
         for name, neg in (("random", rnd), ("sf2", sf2)):
