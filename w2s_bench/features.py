@@ -36,15 +36,16 @@ def no_backbone_training(rung: RungSpec, what: str) -> FrozenRungError:
 def rung_key(rung: RungSpec) -> str:
     """Features depend only on the backbone, its cut, pooling and input length, not on the head's
     training hyper-parameters: rungs that share those share features."""
-    return spec_hash(
-        {
-            "source": rung.source,
-            "num_layers": rung.num_layers,
-            "pooling": rung.pooling,
-            "max_length": rung.max_length,
-            "dtype": rung.dtype,
-        }
-    )
+    key = {
+        "source": rung.source,
+        "num_layers": rung.num_layers,
+        "pooling": rung.pooling,
+        "max_length": rung.max_length,
+        "dtype": rung.dtype,
+    }
+    if rung.chess is not None:  # a chess network's features (set only there: other keys unchanged)
+        key["chess"] = rung.chess
+    return spec_hash(key)
 
 
 def flat(texts) -> list[str]:

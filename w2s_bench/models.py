@@ -179,6 +179,9 @@ def adapt_backbone(model, rung: RungSpec, vocab_size: int, pad_id: int, checkpoi
 def build_classifier(rung: RungSpec, seed: int) -> Classifier | FrozenClassifier:
     """The rung's pretrained backbone with a fresh head (initialised from `seed`); for a
     frozen-backbone rung the head alone (its inputs are the backbone's pooled features)."""
+    if rung.kind == "frozen" and rung.chess is not None:  # a chess network's move scores
+        torch.manual_seed(seed)
+        return FrozenClassifier(len(rung.chess.features))
     if rung.kind == "frozen":
         from transformers import AutoConfig
 

@@ -65,7 +65,8 @@ class WheelSource(Frozen):
     type: Literal["wheel"]
     package: str  # name==version, listed in assets.ASSETS
     path: str  # inside the unpacked wheel
-    format: Literal["arrow", "csv.bz2", "hf_model", "csv", "orange_tab", "bigbench_json"] = "arrow"
+    # chess_net: a chess network inside an npm tarball asset (w2s_bench.chess_nets; a rung's `chess`)
+    format: Literal["arrow", "csv.bz2", "hf_model", "csv", "orange_tab", "bigbench_json", "chess_net"] = "arrow"
     more_paths: list[str] | None = added_field()  # further files of the same format, rows appended
     encoding: str | None = added_field()  # text files: the encoding (default utf-8)
 
@@ -188,6 +189,14 @@ class LoraSpec(Frozen):
     target_modules: str | list[str] = "all-linear"
 
 
+class ChessNetSpec(Frozen):
+    """A chess network as a frozen rung (w2s_bench.chess_nets.move_features): which of its own
+    scores of a candidate move are the features, and Maia3's Elo (both players)."""
+
+    features: list[Literal["move_logit", "log_prior", "value_after"]]
+    elo: int | None = None
+
+
 class RungSpec(Frozen):
     """Pretrained weights + tokenizer + head + training hyper-parameters, pinned.
     `kind = "frozen"`: the backbone never trains; its pooled features are computed once and only
@@ -208,6 +217,16 @@ class RungSpec(Frozen):
     freeze_embeddings: bool = True
     lora: LoraSpec | None = None
     dtype: Literal["float32", "bfloat16"] = "float32"
+    chess: ChessNetSpec | None = added_field()  # a chess network's move scores as the features
+
+    @model_validator(mode="after")
+    def _chess_net_is_frozen(self):
+        is_net = getattr(self.source, "format", None) == "chess_net"
+        if is_net != (self.chess is not None):
+            raise ValueError('a chess-network rung has both a source of format "chess_net" and a chess table')
+        if is_net and self.kind != "frozen":
+            raise ValueError('a chess-network rung is frozen (kind = "frozen"): only a head on its move scores trains')
+        return self
 
     @model_validator(mode="after")
     def _frozen_has_nothing_to_tune(self):

@@ -166,7 +166,12 @@ def _pooled(model, items: list, pad_id: int) -> torch.Tensor:
 
 
 def encode_frozen(rung: RungSpec, texts: list[str], desc: str | None = None) -> np.ndarray:
-    """The pretrained backbone's pooled features of `texts` (float32), computed now."""
+    """The pretrained backbone's pooled features of `texts` (float32), computed now; a chess
+    network's scores of each text's candidate move (w2s_bench.chess_nets) for a chess rung."""
+    if rung.chess is not None:
+        from w2s_bench.chess_nets import rung_features
+
+        return rung_features(rung, list(texts))
     from w2s_bench.models import pooled_backbone
 
     return backbone_features(pooled_backbone(rung), rung, list(texts), desc).astype(np.float32)
@@ -176,9 +181,10 @@ def family_key(rung: RungSpec) -> str:
     """Rungs that differ only in their cut (`num_layers`) are one backbone read at several depths."""
     from w2s_bench.specs import spec_hash
 
-    return spec_hash(
-        {"source": rung.source, "pooling": rung.pooling, "max_length": rung.max_length, "dtype": rung.dtype}
-    )
+    key = {"source": rung.source, "pooling": rung.pooling, "max_length": rung.max_length, "dtype": rung.dtype}
+    if rung.chess is not None:  # each chess-network rung is its own family
+        key["chess"] = rung.chess
+    return spec_hash(key)
 
 
 def _depth(rung: RungSpec, total: int) -> int:
