@@ -1,12 +1,34 @@
 """`w2s-bench check-method`: a good method passes every check; a broken one gets a report naming
 the method and the failing check."""
 
+import contextlib
+from types import SimpleNamespace
+
+import pytest
+
+from w2s_bench import check as check_module
 from w2s_bench import registry
 from w2s_bench.check import check_method, harness_imports, report
 from w2s_bench.cli import main
 
 
-def test_naive_passes_every_check(capsys):
+@pytest.fixture(scope="module")
+def one_cache(tmp_path_factory):
+    """check-method's stage cache, one for this module: the weak model and the ceiling are trained
+    once; each run still trains its student afresh (`check._student_run` removes the student's
+    stages first), twice for the determinism check."""
+    root = tmp_path_factory.mktemp("check-method")
+
+    @contextlib.contextmanager
+    def shared(prefix=None):
+        yield str(root)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(check_module, "tempfile", SimpleNamespace(TemporaryDirectory=shared))
+        yield root
+
+
+def test_naive_passes_every_check(one_cache, capsys):
     assert main(["check-method", "naive"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("### `w2s-bench check-method naive`")
@@ -21,7 +43,7 @@ def test_naive_passes_every_check(capsys):
     assert "All checks passed." in out
 
 
-def test_nan_loss_is_reported_with_the_method_and_the_check(monkeypatch):
+def test_nan_loss_is_reported_with_the_method_and_the_check(one_cache, monkeypatch):
     monkeypatch.setitem(registry.METHODS, "nan_loss", "adversary:NaNLoss")
     checks, _ = check_method("nan_loss")
     failed = [c for c in checks if not c.ok]
