@@ -80,7 +80,12 @@ def test_pocket_chess_ladder_and_suite_load_and_a_chess_table_needs_a_chess_net_
     weak, strong = ladder.rungs
     assert (weak.chess.elo, weak.chess.features) == (600, ["move_logit"])
     assert strong.chess.features == ["log_prior", "value_after"] and strong.chess.elo is None
-    assert load_suite("pocket_chess").pairs == [("maia600", "lc0")]
+    suite = load_suite("pocket_chess")
+    assert suite.pairs == [("maia600", "lc0")] and suite.tasks == ["chess.v3"]
+    from w2s_bench.tasks import load_task
+
+    v2, v3 = load_task("chess.v2"), load_task("chess.v3")
+    assert v3.splits.sizes["test"] >= 1000 and v3.source == v2.source and v3.format == v2.format
     base = weak.model_dump()
     with pytest.raises(ValueError, match="chess table"):
         RungSpec(**{**base, "chess": None})
