@@ -123,7 +123,9 @@ def test_provenance_and_status_change_no_hash(tmp_path):
     assert spec_hash(load_toml(edited, TaskSpec)) == spec_hash(load_task("rotten_tomatoes.v3"))
     suite = registry.HERE / "suites" / "pocket.v4.toml"
     retired = tmp_path / "s.toml"
-    retired.write_text(suite.read_text().replace('state = "live"', 'state = "retired"\nreason = "test"'))
+    text = suite.read_text()
+    assert 'state = "default"' in text
+    retired.write_text(text.replace('state = "default"', 'state = "retired"\nreason = "test"'))
     assert spec_hash(load_toml(retired, SuiteSpec)) == spec_hash(registry.load_suite("pocket.v4"))
 
 

@@ -100,7 +100,7 @@ def test_the_site_in_headless_chromium(browser, tmp_path):
     d.get((BOARD / site.SITE_DIR / "index.html").as_uri())
     assert d.title == "Suites · w2s-bench leaderboard"
     suites = _column(d, "suites", "suite")
-    assert suites[0] == "pocket.v3" and _column(d, "suites", "status")[0] == "default"  # the default first
+    assert suites[0] == "pocket.v4" and _column(d, "suites", "status")[0] == "default"  # the default first
     folded = d.find_element("css selector", "details#retired")
     assert folded.get_attribute("open") is None  # retired suites: folded, with the reason
     folded.find_element("tag name", "summary").click()

@@ -1,7 +1,7 @@
 """w2s-bench: a reproducible benchmark for weak-to-strong generalization (Burns et al., 2023).
 
 import w2s_bench
-res = w2s_bench.evaluate(method="aux_conf", suite="pocket.v3", seeds=[0, 1, 2, 3, 4])
+res = w2s_bench.evaluate(method="aux_conf")  # the default suite, pocket.v4, its min_seeds (10)
 """
 
 __version__ = "0.1.0"

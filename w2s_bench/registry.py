@@ -32,7 +32,7 @@ METHODS = {
 
 HERE = Path(__file__).parent
 # what `w2s-bench evaluate` and `audit` run without --suite: every task within the audit's band
-DEFAULT_SUITE = "pocket.v3"
+DEFAULT_SUITE = "pocket.v4"
 
 
 def method_names() -> list[str]:
