@@ -370,16 +370,20 @@ def gold_paths(cache: Cache, task: TaskSpec) -> list[Path]:
     return list(dict.fromkeys(Path(p).absolute() for p in paths))
 
 
+def rungs_between(ladder: LadderSpec, weak: RungSpec, strong: RungSpec) -> tuple[RungSpec, ...]:
+    """The ladder's rungs strictly between weak and strong (bootstrap's steps)."""
+    names = [r.name for r in ladder.rungs]
+    return tuple(ladder.rungs[names.index(weak.name) + 1 : names.index(strong.name)])
+
+
 def frozen_needs(ladder: LadderSpec, weak: RungSpec, strong: RungSpec) -> list[tuple[RungSpec, tuple]]:
     """The frozen-backbone rungs a cell of the pair weak -> strong reads, each with its splits:
     the weak rung all four, the strong rung the student's three, the rungs between (bootstrap's
     steps) student_train and val."""
-    names = [r.name for r in ladder.rungs]
-    lo, hi = names.index(weak.name), names.index(strong.name)
     needs = [
         (weak, SPLITS),
         (strong, ("student_train", "val", "test")),
-        *((r, ("student_train", "val")) for r in ladder.rungs[lo + 1 : hi]),
+        *((r, ("student_train", "val")) for r in rungs_between(ladder, weak, strong)),
     ]
     return [(r, n) for r, n in needs if r.kind == "frozen"]
 
@@ -423,9 +427,7 @@ def run_cell(
 
     # frozen-backbone rungs: their pooled features of each split they read, computed once; with
     # the run's other pairs' too, so that a family's cuts share one pass however the pairs are ordered
-    names = [r.name for r in ladder.rungs]
-    lo, hi = names.index(weak.name), names.index(strong.name)
-    between = tuple(ladder.rungs[lo + 1 : hi])
+    between = rungs_between(ladder, weak, strong)
     wanted = frozen_needs(ladder, weak, strong)
     for w, s in run_pairs:
         wanted += frozen_needs(ladder, ladder.rung(w), ladder.rung(s))
@@ -486,7 +488,7 @@ def run_cell(
     ctx = StudentContext(
         strong=strong,
         intermediate=between,
-        largest_student=hi == len(names) - 1,
+        largest_student=strong.name == ladder.rungs[-1].name,
         unlabeled_texts=unlabeled,
         seed=seed,
         features=BANK.subset([r for r in (strong, *between) if r.kind == "frozen"], unlabeled),
