@@ -1,5 +1,10 @@
 """End to end on the real assets with --limit and the smallest rungs: the cache is reused by a
-second method, and an interrupted run (Ctrl-C or kill -9) continues to the same numbers."""
+second method, and an interrupted run (Ctrl-C or kill -9) continues to the same numbers.
+
+The plumbing runs on frozen rungs (cached MiniLM features, linear heads: `pocket_frozen`'s mini1 ->
+mini3), which exercise every stage, the cache and the sealed processes as fine-tuned rungs do, in
+a fraction of the time; `test_fine_tuned_rungs_end_to_end` runs the fine-tuning path (pocket's
+L1 -> L2) through the same `evaluate` once."""
 
 import json
 import os
@@ -19,7 +24,10 @@ from w2s_bench.run import evaluate
 from w2s_bench.stages import MARKER
 
 TASKS = ["rotten_tomatoes", "sst2"]
-SMOKE = dict(suite="pocket.v2", pairs=[("L1", "L2")], seeds=[0], limit=40, tasks=TASKS, quiet=True)
+LADDER, PAIR = "pocket_frozen", ("mini1", "mini3")
+SMOKE = dict(suite="pocket.v2", ladder=LADDER, pairs=[PAIR], seeds=[0], limit=40, tasks=TASKS, quiet=True)
+# the CLI's flags for the same grid (one task)
+CLI = ["--suite", "pocket.v2", "--ladder", LADDER, "--pairs", ":".join(PAIR), "--limit", "40", "--tasks", TASKS[0]]
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +61,36 @@ def test_results_directory(first_run):
     assert preds[["weak", "ceiling", "student"]].apply(lambda c: c.between(0, 1).all()).all()
     assert res["computed"] == {
         **{s: len(TASKS) for s in ("weak", "weak_labels", "ceiling", "ceiling_pred", "student", "student_pred")},
-        "features": 2 * len(TASKS),
-    }  # pretrained, ceiling (the student's:
-    # computed with its predictions, in the sealed process, and cached in student_pred)
+        "features": 2 * len(TASKS),  # pretrained, ceiling (the student's:
+        # computed with its predictions, in the sealed process, and cached in student_pred)
+        "frozen_features": (4 + 3) * len(TASKS),  # the weak rung's 4 splits, the strong's 3
+    }
     for c in result.cells:
         d = c.diagnostics
         assert 0 <= d.student_weak_agreement.overall <= 1
         assert all(
             0 <= v <= 1 for v in (d.probe_accuracy.pretrained, d.probe_accuracy.student, d.probe_accuracy.ceiling)
         )
+
+
+def test_fine_tuned_rungs_end_to_end(tmp_path):
+    """The fine-tuning path (pocket's MiniLM cuts, the backbone trained) through `evaluate`: each
+    stage once, the student trained in the sealed process, every metric recomputed exactly."""
+    from w2s_bench.scoring import recheck
+
+    grid = {**ONE, "ladder": None, "pairs": [("L1", "L2")]}
+    res = evaluate(method="naive", cache_dir=tmp_path / "cache", out=tmp_path / "out", **grid)
+    result = res["result"]
+    assert result.ladder == "pocket" and [(c.task, c.weak_rung, c.strong_rung) for c in result.cells] == [
+        (TASKS[0], "L1", "L2")
+    ]
+    assert res["computed"] == {
+        **{s: 1 for s in ("weak", "weak_labels", "ceiling", "ceiling_pred", "student", "student_pred")},
+        "features": 2,
+    }  # no frozen features: every rung fine-tunes its backbone
+    preds = _preds(tmp_path / "out")
+    assert len(preds) == 40 and preds[["weak", "ceiling", "student"]].apply(lambda c: c.between(0, 1).all()).all()
+    assert recheck(result, preds, tol=0) == []
 
 
 def test_second_method_trains_only_students(first_run):
@@ -128,18 +157,11 @@ def test_kill_9_then_resume_gives_same_numbers(first_run, tmp_path):
     root, _ = first_run
     args = [
         "evaluate",
-        "--suite",
-        "pocket.v2",
+        *CLI,  # one task is enough to kill a run and resume it
         "--method",
         "naive",
-        "--pairs",
-        "L1:L2",
         "--seeds",
         "0",
-        "--limit",
-        "40",
-        "--tasks",
-        TASKS[0],  # one task is enough to kill a run and resume it
         "--cache-dir",
         str(tmp_path / "cache"),
         "--out",
@@ -215,7 +237,7 @@ def test_cli_validate(capsys):
     "name,message",
     [
         ("wrong_shape", r"wrong_shape on rotten_tomatoes: predictions must be 40 finite probabilities"),
-        ("raises", r"method 'raises' failed on task rotten_tomatoes \(L1->L2, seed 0\): RuntimeError: boom"),
+        ("raises", r"method 'raises' failed on task rotten_tomatoes \(mini1->mini3, seed 0\): RuntimeError: boom"),
         ("not_a_predictor", r"method 'not_a_predictor': train_student must return a predictor"),
     ],
 )
@@ -229,16 +251,9 @@ def test_broken_method_gets_a_clear_error_and_no_results(first_run, monkeypatch,
     rc = main(
         [
             "evaluate",
-            "--suite",
-            "pocket.v2",
+            *CLI,
             "--method",
             name,
-            "--pairs",
-            "L1:L2",
-            "--limit",
-            "40",
-            "--tasks",
-            "rotten_tomatoes",
             "--cache-dir",
             str(root / "cache"),
             "--out",
@@ -258,16 +273,9 @@ def test_wrong_predictions_are_not_cached(first_run, monkeypatch):
     main(
         [
             "evaluate",
-            "--suite",
-            "pocket.v2",
+            *CLI,
             "--method",
             "wrong_shape",
-            "--pairs",
-            "L1:L2",
-            "--limit",
-            "40",
-            "--tasks",
-            "rotten_tomatoes",
             "--cache-dir",
             str(root / "cache"),
             "--out",
