@@ -21,16 +21,21 @@ from w2s_bench.results import Result
 from w2s_bench.run import evaluate
 from w2s_bench.scoring import recheck, score_cell
 
+LADDER, PAIR = "pocket_frozen", ("mini1", "mini3")
+
 
 @pytest.fixture(scope="module")
 def honest(tmp_path_factory):
-    """A tiny real run (2 seeds, 24 examples per split, L1 -> L2 on sst2)."""
+    """A tiny real run (2 seeds, 24 examples per split, mini1 -> mini3 on sst2): frozen rungs, as
+    on the default suite, so a re-run trains only heads (the re-run of a fine-tuned cell goes through
+    the same `run_cell`; tests/test_pipeline.py runs that path)."""
     root = tmp_path_factory.mktemp("reproduce")
     evaluate(
         method="naive",
         suite="pocket.v2",
         tasks=["sst2"],
-        pairs=[("L1", "L2")],
+        ladder=LADDER,
+        pairs=[PAIR],
         seeds=[0, 1],
         limit=24,
         out=root / "naive",
@@ -83,7 +88,7 @@ def test_an_honest_entry_reproduces_every_cell_and_passes_the_canary(honest):
     assert problems == []
     assert [n for n in notes if "reproduced in" in n and "student agreement 100.0%, max diff 0" in n].__len__() == 2
     assert any("2 of 2 re-run cells reproduce (every cell" in n for n in notes)
-    assert any("canary on cell sst2 L1->L2 seed" in n for n in notes)
+    assert any("canary on cell sst2 mini1->mini3 seed" in n for n in notes)
 
 
 def fabricate(src, dst):
@@ -120,7 +125,7 @@ def test_a_fabricated_entry_recomputes_but_does_not_reproduce(honest, tmp_path):
     problems, _ = _reproduce(fake)
     assert len(problems) == 2  # every cell re-run: both fabricated cells found
     msg = problems[0]
-    assert msg.startswith(f"{fake}: cell sst2 L1->L2 seed ") and "does not reproduce" in msg
+    assert msg.startswith(f"{fake}: cell sst2 mini1->mini3 seed ") and "does not reproduce" in msg
     assert "student predictions agree on" in msg and "largest probability difference" in msg
     assert "weak predictions" not in msg and "ceiling predictions" not in msg
 
@@ -135,7 +140,7 @@ def test_one_fabricated_cell_is_found_with_certainty(honest, tmp_path):
     df.to_parquet(fake / "predictions.parquet", index=False)
     for seed in (0, 1):  # whichever cell a sample would have drawn
         problems, _ = _reproduce(fake, seed=seed)
-        assert len(problems) == 1 and "cell sst2 L1->L2 seed 1 does not reproduce" in problems[0]
+        assert len(problems) == 1 and "cell sst2 mini1->mini3 seed 1 does not reproduce" in problems[0]
 
 
 def test_a_sample_is_drawn_at_verify_time_and_never_below_three_or_a_fifth():
@@ -177,7 +182,8 @@ def test_a_memorizer_reproduces_but_fails_the_canary(honest, tmp_path, monkeypat
         method="memorizer",
         suite="pocket.v2",
         tasks=["sst2"],
-        pairs=[("L1", "L2")],
+        ladder=LADDER,
+        pairs=[PAIR],
         seeds=[0, 1],
         limit=24,
         out=tmp_path / "mem",
@@ -188,7 +194,7 @@ def test_a_memorizer_reproduces_but_fails_the_canary(honest, tmp_path, monkeypat
     assert all(c.student.accuracy == 1.0 for c in result.cells)
     problems, notes = _reproduce(tmp_path / "mem", canary=True)
     assert any("2 of 2 re-run cells reproduce" in n for n in notes)
-    assert len(problems) == 1 and "canary on cell sst2 L1->L2 seed" in problems[0]
+    assert len(problems) == 1 and "canary on cell sst2 mini1->mini3 seed" in problems[0]
     assert "the student's accuracy falls from 1.000 to" in problems[0]
     assert "a table built from the public corpus) is not a weak-to-strong method" in problems[0]
 
