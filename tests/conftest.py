@@ -2,6 +2,20 @@
 
 import os
 
+import pytest
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def fresh_feature_bank():
+    """Each test module starts with an empty in-process feature bank (w2s_bench.features.BANK), as
+    a fresh `w2s-bench` process does: the bank keeps the first features it gets for a text, and
+    features of the same text encoded in another batch (another --limit) differ in the last bits,
+    so one module's frozen-rung runs would otherwise change the next module's predictions."""
+    from w2s_bench import features
+
+    features.BANK.tables.clear()
+    yield
