@@ -8,7 +8,7 @@ import pytest
 
 from w2s_bench import check as check_module
 from w2s_bench import registry
-from w2s_bench.check import check_method, harness_imports, report
+from w2s_bench.check import check_method, harness_imports, ladder_for, report
 from w2s_bench.cli import main
 
 
@@ -41,6 +41,7 @@ def test_naive_passes_every_check(one_cache, capsys):
     ):
         assert f"| {check} | ok |" in out
     assert "All checks passed." in out
+    assert "rotten_tomatoes, 40 examples per split, pocket_frozen mini1 -> mini6, seed 0" in out  # frozen rungs
 
 
 def test_nan_loss_is_reported_with_the_method_and_the_check(one_cache, monkeypatch):
@@ -57,3 +58,18 @@ def test_importing_the_harness_is_flagged():
     assert harness_imports("cheater:Cheater") == ["w2s_bench.tasks"]
     assert harness_imports("adversary:NaNLoss") == []
     assert harness_imports(registry.METHODS["entropy"]) == []  # other methods are allowed
+
+
+def test_rungs_are_frozen_unless_the_method_trains_the_backbone():
+    """check-method runs a method on frozen rungs, as the default suite's; one that trains the
+    backbone (refused on frozen rungs) on fine-tuned ones; both pairs have a rung between, for
+    bootstrap."""
+    from w2s_bench.stages import rungs_between
+
+    assert ladder_for(SimpleNamespace(trains_backbone=False)) == ("pocket_frozen", "mini1", "mini6")
+    assert ladder_for(SimpleNamespace(trains_backbone=True)) == ("pocket", "L1", "L3")
+    for trains in (False, True):
+        name, weak, strong = ladder_for(SimpleNamespace(trains_backbone=trains))
+        ladder = registry.load_ladder(name)
+        assert all((r.kind == "frozen") != trains for r in (ladder.rung(weak), ladder.rung(strong)))
+        assert rungs_between(ladder, ladder.rung(weak), ladder.rung(strong))

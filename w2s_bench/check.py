@@ -1,7 +1,9 @@
 """`w2s-bench check-method NAME`: a method's contract, checked in seconds, as a markdown report.
 
-Runs the method on a tiny real task (rotten_tomatoes, 40 examples per split) with the pocket
-ladder's smallest rungs (L1 -> L3, so bootstrap has an intermediate rung) and checks:
+Runs the method on a tiny real task (rotten_tomatoes, 40 examples per split) on frozen MiniLM
+cuts with linear heads (pocket_frozen's mini1 -> mini6, so bootstrap has an intermediate rung,
+mini3), as the default suite's rungs are frozen; a method that trains the backbone
+(`trains_backbone`, refused on frozen rungs) on the fine-tuned cuts (pocket's L1 -> L3). Checks:
 
 1. it imports nothing of the harness but `w2s_bench.api` (and other methods);
 2. its config is a frozen, strict model whose hash is stable and recorded;
@@ -24,7 +26,14 @@ from pathlib import Path
 import numpy as np
 
 ALLOWED_PREFIXES = ("w2s_bench.api", "w2s_bench.methods")
-TASK, PAIR, LIMIT, SEED = "rotten_tomatoes", ("L1", "L3"), 40, 0
+TASK, LIMIT, SEED = "rotten_tomatoes", 40, 0
+# (ladder, weak, strong): frozen rungs; fine-tuned ones for a method that trains the backbone
+FROZEN, FINE_TUNED = ("pocket_frozen", "mini1", "mini6"), ("pocket", "L1", "L3")
+
+
+def ladder_for(method) -> tuple[str, str, str]:
+    """The (ladder, weak rung, strong rung) check-method runs `method` (a MethodRef) on."""
+    return FINE_TUNED if getattr(method, "trains_backbone", False) else FROZEN
 
 
 @dataclass
@@ -94,13 +103,13 @@ def files_section(method_path: str) -> list[str]:
     return lines
 
 
-def _student_run(cache, task, splits, ladder, method):
+def _student_run(cache, task, splits, ladder, pair, method):
     from w2s_bench.stages import run_cell
 
     for stage in ("student", "student_pred"):  # retrain the student, keep weak/ceiling
         shutil.rmtree(cache.root / stage, ignore_errors=True)
     return run_cell(
-        cache, task, splits, ladder, ladder.rung(PAIR[0]), ladder.rung(PAIR[1]), SEED, method, features=False
+        cache, task, splits, ladder, ladder.rung(pair[0]), ladder.rung(pair[1]), SEED, method, features=False
     )
 
 
@@ -160,13 +169,14 @@ def check_method(name: str) -> tuple[list[Check], str]:
 
     task = load_task(TASK)
     splits = limit_splits(load_splits(task), LIMIT)
-    ladder = load_ladder("pocket")
+    ladder_name, *pair = ladder_for(method)
+    ladder = load_ladder(ladder_name)
     gold = np.array([r["label"] for r in splits["test"]])
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="w2s-check-") as d:
         cache = Cache(Path(d))
         try:
-            first = _student_run(cache, task, splits, ladder, method)
+            first = _student_run(cache, task, splits, ladder, pair, method)
         except MethodError as e:
             gold_read = "tried to" in str(e) or "may not" in str(e)
             checks.append(
@@ -182,7 +192,7 @@ def check_method(name: str) -> tuple[list[Check], str]:
                 f"{len(p)} probabilities in [{p.min():.3f}, {p.max():.3f}]",
             )
         )
-        second = _student_run(cache, task, splits, ladder, method)
+        second = _student_run(cache, task, splits, ladder, pair, method)
         diff = float(np.max(np.abs(second.student - p)))
         checks.append(
             Check(
@@ -200,7 +210,7 @@ def check_method(name: str) -> tuple[list[Check], str]:
         scored = score_cell(gold, first.weak, first.ceiling, p, 1.0)
     checks.append(beats_ceiling_check(name))
     context = (
-        f"{TASK}, {LIMIT} examples per split, pair {PAIR[0]} -> {PAIR[1]}, seed {SEED}: "
+        f"{TASK}, {LIMIT} examples per split, {ladder_name} {pair[0]} -> {pair[1]}, seed {SEED}: "
         f"weak acc {scored['weak']['accuracy']:.3f}, ceiling acc {scored['ceiling']['accuracy']:.3f}, "
         f"student acc {scored['student']['accuracy']:.3f} (a smoke run: numbers mean nothing); "
         f"{time.time() - t0:.0f} s"
