@@ -87,3 +87,28 @@ def test_nothing_else_depends_on_lc0s_platform(monkeypatch):
             chess_nets.check_platform(rungs)  # no rung of another suite is an lc0 rung
     lc0_ladders = [n for n in ladder_names() if any(chess_nets.is_lc0_rung(r) for r in load_ladder(n).rungs)]
     assert lc0_ladders == ["pocket_chess"]
+
+
+def test_evaluate_off_linux_x64_stops_before_the_method_or_any_feature(monkeypatch, tmp_path):
+    """`evaluate` checks its rungs' platform first: the method's sealed process never starts and no
+    feature (Maia3's included, which would run here) is computed."""
+    _host(monkeypatch, "Darwin", "arm64")
+    from w2s_bench import registry, run
+
+    def too_late(*a, **k):
+        raise AssertionError("evaluate went on past the lc0 platform check")
+
+    monkeypatch.setattr(registry, "method_ref", too_late)
+    monkeypatch.setattr(train, "encode_frozen", too_late)
+    monkeypatch.setattr(chess_nets, "rung_features", too_late)
+    with pytest.raises(AssetError) as e:
+        run.evaluate(
+            method="naive",
+            suite="pocket_chess",
+            seeds=[0],
+            limit=8,
+            out=tmp_path / "out",
+            cache_dir=tmp_path / "cache",
+            quiet=True,
+        )
+    assert str(e.value) == chess_nets.lc0_platform_problem()

@@ -179,6 +179,10 @@ def evaluate(
     from w2s_bench.stages import gold_paths
 
     hidden = list(dict.fromkeys(p for t in task_specs for p in gold_paths(cache, t)))
+    from w2s_bench import chess_nets
+
+    # an lc0 rung off linux-x64: one message, before the method's process, any training or feature
+    chess_nets.check_platform([ladder_spec.rung(x) for pair in pairs for x in pair])
     # read in a sealed process, with the run's gold paths hidden: no method code runs in this one
     ref = method_ref(method, hidden=hidden)
     _check_frozen(ref, ceiling, ladder_spec, pairs)
