@@ -11,7 +11,8 @@ where a whole entry is too costly (hub + GPU suites): at least max(N, 3, 20 % of
 drawn from the operating system's randomness at verify time, so a submitter cannot know which
 cells will be checked; a forge of f of n cells passes with probability C(n-f, k) / C(n, k)
 (`forge_passes`; CONTRIBUTING.md, "What CI checks"). Then one cell per entry, drawn the same
-way, is re-run on label-preserving edits of its test texts: the memorizer canary (canary.py).
+way, is re-run on label-preserving edits of its test texts (word, case and punctuation edits; on
+chess move texts, the history dropped and the board mirrored): the memorizer canary (canary.py).
 No number on the board rests on a run that only the audit hook protected: this refuses to run
 without bubblewrap.
 
@@ -77,9 +78,9 @@ def rerun_cell(result, cell: tuple, cache_root: Path, edit_seed: int | None = No
     splits = limit_splits(load_splits(task), result.limit)
     gold = [r["label"] for r in splits["test"]]
     if edit_seed is not None:
-        from w2s_bench.leaderboard.canary import perturb
+        from w2s_bench.leaderboard.canary import edit_kind, perturb
 
-        edited = perturb([r["text"] for r in splits["test"]], edit_seed)
+        edited = perturb([r["text"] for r in splits["test"]], edit_seed, edit_kind(task))
         splits = {
             **splits,
             "test": [
@@ -219,7 +220,7 @@ def _reproduce(entries, cells, notes: list[str], features: Path, canary: bool, r
         cell, edit_seed = rng.choice(candidates), rng.randrange(2**32)
         t1 = time.time()
         fresh, gold = _rerun(result, cell, features, edit_seed)
-        acc, why = C.canary(_stored(folder, cell), fresh, gold)
+        acc, why = C.canary(_stored(folder, cell), fresh, gold, C.edit_kind(load_task_spec(cell[0])))
         line = (
             f"canary on {_name(cell)} (edited test texts): ceiling {acc['ceiling'][0]:.3f} -> "
             f"{acc['ceiling'][1]:.3f}, student {acc['student'][0]:.3f} -> {acc['student'][1]:.3f}"
@@ -231,7 +232,11 @@ def _reproduce(entries, cells, notes: list[str], features: Path, canary: bool, r
     return problems
 
 
-def load_kind(task: str) -> str:
+def load_task_spec(task: str):
     from w2s_bench.tasks import load_task
 
-    return load_task(task).kind
+    return load_task(task)
+
+
+def load_kind(task: str) -> str:
+    return load_task_spec(task).kind
