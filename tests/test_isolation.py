@@ -36,8 +36,10 @@ MODES = [
 
 @pytest.fixture(scope="module")
 def cell(tmp_path_factory):
+    """Frozen rungs (pocket_frozen's mini1 -> mini3), as on the default suite: each student trains
+    a head only. The same seal on fine-tuned rungs: tests/test_integrity_fs.py, test_methods.py."""
     task = load_task(TASK)
-    return task, limit_splits(load_splits(task), 24), load_ladder("pocket")
+    return task, limit_splits(load_splits(task), 24), load_ladder("pocket_frozen")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def cache(tmp_path_factory):
 def _run(cache, cell, name, path, config=None, features=False):
     task, splits, ladder = cell
     ref = method_ref(name, path=path if ":" in path else f"adversary:{path}", config=config)
-    return run_cell(cache, task, splits, ladder, ladder.rung("L1"), ladder.rung("L2"), 0, ref, features=features)
+    return run_cell(cache, task, splits, ladder, ladder.rung("mini1"), ladder.rung("mini3"), 0, ref, features=features)
 
 
 def _gold_test(cell):
