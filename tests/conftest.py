@@ -19,3 +19,19 @@ def fresh_feature_bank():
 
     features.BANK.tables.clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def repository_verify():
+    """`w2s-bench leaderboard verify --reproduce` on this checkout's board, run once for the whole
+    session (it rechecks every entry from its predictions, the slowest read-only check; the tests
+    that use it only read its outcome): (exit code, printed output)."""
+    import contextlib
+    import io
+
+    from w2s_bench.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["leaderboard", "verify", "--reproduce"])
+    return rc, out.getvalue()

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from w2s_bench.cli import main
 from w2s_bench.diagnostics import diagnose
 from w2s_bench.leaderboard import entry as E
 from w2s_bench.leaderboard.reproduce import compare, forge_passes, mismatches, pick_cells, reproduce_entries
@@ -209,9 +208,9 @@ def test_tolerance():
     ]
 
 
-def test_verify_reproduce_on_a_clone_of_main_says_there_is_nothing_new(capsys):
-    assert main(["leaderboard", "verify", "--reproduce"]) == 0
-    assert "--reproduce: no new entry to re-run" in capsys.readouterr().out
+def test_verify_reproduce_on_a_clone_of_main_says_there_is_nothing_new(repository_verify):
+    rc, out = repository_verify  # `w2s-bench leaderboard verify --reproduce`, once a session (conftest.py)
+    assert rc == 0 and "--reproduce: no new entry to re-run" in out
 
 
 def test_gpu_suites_are_marked_not_reproduced(honest):
