@@ -158,11 +158,11 @@ def cell(tmp_path_factory):
 
     task = load_task("rotten_tomatoes")
     cache = Cache(tmp_path_factory.mktemp("fs") / "cache")  # weak model and ceiling trained once
-    return cache, task, limit_splits(load_splits(task), 24), load_ladder("pocket")
+    # frozen rungs (the default suite's kind): the weak model and ceiling are heads, trained in seconds
+    return cache, task, limit_splits(load_splits(task), 24), load_ladder("pocket_frozen")
 
 
-# a minute (the cell's weak model and ceiling are trained first): the host's isolation (CI's:
-# bubblewrap) by default, and each isolation with -m slow
+# the host's isolation (CI's: bubblewrap) by default, and each isolation with -m slow
 @pytest.mark.parametrize(
     "mode",
     [
@@ -186,7 +186,7 @@ def test_a_method_planting_links_is_refused_end_to_end(cell, tmp_path, outside, 
         match=r"^method 'planter' left .*/student/[0-9a-f]+/(meta\.json|COMPLETE) "
         r"in its stage folder, a symbolic link to .*outside",
     ):
-        run_cell(cache, task, splits, ladder, ladder.rung("L1"), ladder.rung("L2"), 0, ref, features=False)
+        run_cell(cache, task, splits, ladder, ladder.rung("mini1"), ladder.rung("mini3"), 0, ref, features=False)
     _untouched(outside)
     _nothing_cached(cache, "student")
     assert "planter_method" not in sys.modules  # its code ran in the sealed process only

@@ -37,7 +37,8 @@ MODES = [
 @pytest.fixture(scope="module")
 def cell(tmp_path_factory):
     """Frozen rungs (pocket_frozen's mini1 -> mini3), as on the default suite: each student trains
-    a head only. The same seal on fine-tuned rungs: tests/test_integrity_fs.py, test_methods.py."""
+    a head only. The same seal on fine-tuned rungs: every method in tests/test_methods.py
+    (test_every_method_runs_on_a_pairwise_task) and test_pipeline.py's fine-tuned run."""
     task = load_task(TASK)
     return task, limit_splits(load_splits(task), 24), load_ladder("pocket_frozen")
 
