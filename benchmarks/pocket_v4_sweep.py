@@ -60,9 +60,12 @@ def near_duplicate_share(splits, threshold: float = 0.9) -> float:
     return float((sims >= threshold).mean())
 
 
-def ladder_table(tasks, seeds, cache, split: str = "val") -> list[str]:
+def ladder_table(tasks, seeds, cache, split: str = "val", extra: tuple[int, ...] = ()) -> list[str]:
     """Every rung's head trained on student_train gold (selected on val), its gold accuracy on
-    `split` (val, or test: 2000 examples where the task has them, four times val's)."""
+    `split` (val, or test: 2000 examples where the task has them, four times val's). `extra`
+    depths are measured beside the ladder as off-ladder cuts, with the first rung's head settings
+    (its epochs: 10 on pocket_mpnet, where the deeper rungs train 2); one forward pass of the
+    deepest missing cut gives them."""
     from w2s_bench.features import rung_key
     from w2s_bench.registry import load_ladder
     from w2s_bench.stages import MARKER, Cache, _gold, _texts, frozen_features, key_of
@@ -75,9 +78,12 @@ def ladder_table(tasks, seeds, cache, split: str = "val") -> list[str]:
     first = ladder.rungs[0]
     mpnet0 = first.model_copy(update={"name": "mpnet0", "num_layers": 0})
     mpnet12 = first.model_copy(update={"name": "mpnet12", "num_layers": 12})
+    cuts = [first.model_copy(update={"name": f"mpnet{k}", "num_layers": k}) for k in extra]
     lines = [
-        "| task | mpnet0 (off) | " + " | ".join(names) + " | mpnet12 (off) | smallest step | ladder strictly rising |",
-        "|---|---|" + "---|" * (len(names) + 3),
+        "| task | mpnet0 (off) | "
+        + " | ".join(names + [f"{c.name} (off)" for c in cuts])
+        + " | mpnet12 (off) | smallest step | ladder strictly rising |",
+        "|---|---|" + "---|" * (len(names) + len(cuts) + 3),
     ]
 
     def acc(r, train, val, ev):
@@ -90,7 +96,7 @@ def ladder_table(tasks, seeds, cache, split: str = "val") -> list[str]:
     for t in tasks:
         splits = load_splits(load_task(t))
         reads = tuple(dict.fromkeys(("student_train", "val", split)))
-        frozen_features(cache, [(r, reads) for r in (mpnet0, *ladder.rungs)], splits, {"task": t})
+        frozen_features(cache, [(r, reads) for r in (mpnet0, *ladder.rungs, *cuts)], splits, {"task": t})
         train = Labeled(_texts(splits["student_train"]), _gold(splits["student_train"]))
         val = Labeled(_texts(splits["val"]), _gold(splits["val"]))
         ev = Labeled(_texts(splits[split]), _gold(splits[split]))
@@ -108,7 +114,7 @@ def ladder_table(tasks, seeds, cache, split: str = "val") -> list[str]:
         steps = [b - a for a, b in zip(accs, accs[1:])]
         lines.append(
             f"| {t} | {acc(mpnet0, train, val, ev):.3f} | "
-            + " | ".join(f"{a:.3f}" for a in accs)
+            + " | ".join(f"{a:.3f}" for a in accs + [acc(c, train, val, ev) for c in cuts])
             + f" | {top} | {min(steps):+.3f} | {'yes' if min(steps) > 0 else 'no'} |"
         )
         print(lines[-1], flush=True)
@@ -271,6 +277,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--ladder-split", default="val", choices=["val", "test"], help="where the ladder table scores gold accuracy"
     )
+    ap.add_argument(
+        "--extra-cuts",
+        default="",
+        help="off-ladder depths measured beside the ladder table (first rung's head settings), e.g. 2,4,6",
+    )
     ap.add_argument("--cache-dir", default=None, help="stage cache (default: $W2S_BENCH_HOME/cache)")
     ap.add_argument("--out", default="benchmarks/results/pocket_v4_sweep.md")
     args = ap.parse_args(argv)
@@ -306,7 +317,8 @@ def main(argv=None) -> int:
                 "",
             ]
             ladder_seeds = [int(s) for s in args.ladder_seeds.split(",")]
-            out += ladder_table(tasks, ladder_seeds, cache, args.ladder_split) + [""]
+            extra = tuple(int(k) for k in args.extra_cuts.split(",") if k)
+            out += ladder_table(tasks, ladder_seeds, cache, args.ladder_split, extra) + [""]
         if "tasks" not in args.skip:
             out += [f"## Candidate tasks (weak mpnet1 -> strong mpnet8, naive, seeds {args.seeds})", ""]
             out += task_table(tasks, seeds, cache, Path(tmp)) + [""]
@@ -315,6 +327,7 @@ def main(argv=None) -> int:
         + (f"--epochs-tasks {args.epochs_tasks} " if {"epochs", "weak"} - set(args.skip) else "")
         + (f"--tasks {args.tasks}" if {"ladder", "tasks"} - set(args.skip) else "")
         + (f" --ladder-split {args.ladder_split}" if args.ladder_split != "val" else "")
+        + (f" --extra-cuts {args.extra_cuts}" if args.extra_cuts else "")
         + "".join(f" --skip {s}" for s in args.skip)
         + f"`: {time.time() - t0:.0f} s on this machine "
         f"(stage cache shared with earlier runs; features of a task not yet cached are computed first)."
