@@ -200,21 +200,24 @@ def is_lc0_rung(rung) -> bool:
     return getattr(rung, "chess", None) is not None and NET_PATHS.get(rung.source.path) == "lc0"
 
 
+def require_lc0() -> None:
+    """Fail at once (AssetError, one message) where lc0 cannot run: before anything is fetched."""
+    problem = lc0_platform_problem()
+    if problem:
+        raise AssetError(problem)
+
+
 def check_platform(rungs) -> None:
-    """Fail at once (AssetError, one message) when any of `rungs` is an lc0 rung and this host is
-    not linux-x64; rungs of any other kind (Maia3's included) need nothing of the platform."""
+    """`require_lc0` when any of `rungs` is an lc0 rung; rungs of any other kind (Maia3's
+    included) need nothing of the platform."""
     if any(is_lc0_rung(r) for r in rungs):
-        problem = lc0_platform_problem()
-        if problem:
-            raise AssetError(problem)
+        require_lc0()
 
 
 def lc0_command() -> list[str]:
     """lc0 with the T1 network (its bundled libraries beside it, found through its RUNPATH).
-    Off linux-x64 it stops before fetching anything (`lc0_platform_problem`)."""
-    problem = lc0_platform_problem()
-    if problem:
-        raise AssetError(problem)
+    Off linux-x64 it stops before fetching anything (`require_lc0`)."""
+    require_lc0()
     return [str(asset_path(ASSET, LC0_BINARY)), f"--weights={asset_path(ASSET, LC0_WEIGHTS)}"]
 
 
@@ -396,8 +399,13 @@ def lc0_to_onnx(out: Path | None = None) -> Path:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".part{os.getpid()}")
-    binary, weights = lc0_command()
-    cmd = [binary, "leela2onnx", weights.replace("--weights=", "--input=", 1), f"--output={tmp}"]
+    require_lc0()
+    cmd = [
+        str(asset_path(ASSET, LC0_BINARY)),
+        "leela2onnx",
+        f"--input={asset_path(ASSET, LC0_WEIGHTS)}",
+        f"--output={tmp}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 or not tmp.exists():
         tmp.unlink(missing_ok=True)
